@@ -1,0 +1,102 @@
+"""Delegation: run another plugin (an IPAM) found on CNI_PATH, as the spec says.
+
+Where it sits: main plugins call `call(command, type, request)`; it returns the
+delegate's Result for ADD and None otherwise, or raises the delegate's own
+error with its code intact (a pool exhausted in the IPAM stays code 104, not 999).
+
+- The type is validated (no '/', '..': CVE-2021-20206) and looked up only in
+  the CNI_PATH directories, in order; the first regular executable file wins.
+  $PATH is never searched.
+- The delegate gets our environment with CNI_COMMAND overridden and our exact
+  stdin bytes; its stderr is ours. "Text file busy" (a binary being replaced)
+  is retried, as libcni does.
+- When the file found is one of our own plugins (its head carries the marker
+  `pycni-plugin: <type>`, or it is a link to our frozen bundle), the verb runs
+  in-process instead: same semantics, without a second interpreter start-up.
+"""
+
+import os
+
+from cni import validate
+from cni.errors import CNIError, DelegateFailure, InvalidEnvironment, PluginNotFound
+from cni.request import Request
+from cni.types import Result
+
+# Our plugins that may be called in-process: type -> module.
+IN_PROCESS = {"host-local": "cni.plugins.host_local", "loopback": "cni.plugins.loopback"}
+VERBS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}
+MARKER = b"pycni-plugin: "
+
+
+def find(plugin_type: str, path: "list[str]") -> str:
+    validate.plugin_type(plugin_type)
+    if not path:
+        raise InvalidEnvironment(f"CNI_PATH is empty: cannot find plugin {plugin_type!r}")
+    for directory in path:
+        candidate = os.path.join(directory, plugin_type)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise PluginNotFound(f"failed to find plugin {plugin_type!r} in path [{' '.join(path)}]")
+
+
+def call(command: str, plugin_type: str, req: Request) -> "Result | None":
+    """Run `command` on the delegate `plugin_type` for this request."""
+    found = find(plugin_type, req.path)
+    module = IN_PROCESS.get(plugin_type)
+    if module is not None and _is_ours(found, plugin_type):
+        plugin = __import__(module, fromlist=["NAME"])
+        return getattr(plugin, VERBS[command])(req.with_command(command))
+    return _exec(command, found, req)
+
+
+def _is_ours(found: str, plugin_type: str) -> bool:
+    import sys
+    if getattr(sys, "frozen", False):
+        return os.path.realpath(found) == os.path.realpath(sys.executable)
+    try:
+        with open(found, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and MARKER + plugin_type.encode() + b"\n" in head
+
+
+def _exec(command: str, found: str, req: Request) -> "Result | None":
+    import subprocess
+    import time
+    env = dict(req.env)
+    env["CNI_COMMAND"] = command
+    for attempt in range(5):
+        try:
+            proc = subprocess.run([found], input=req.stdin, env=env, stdout=subprocess.PIPE,
+                                  check=False)
+            break
+        except OSError as exc:
+            if exc.errno != 26 or attempt == 4:  # ETXTBSY
+                raise PluginNotFound(f"failed to exec plugin {found!r}: {exc.strerror}") from exc
+            time.sleep(1)
+    if proc.returncode != 0:
+        raise _error_from(proc.stdout, found, proc.returncode)
+    if command != "ADD":
+        return None
+    import json
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise DelegateFailure(f"plugin {found!r} printed an unparseable result") from exc
+    return Result.from_dict(data, req.conf.cni_version, f"result of {os.path.basename(found)}")
+
+
+def _error_from(stdout: bytes, found: str, status: int) -> CNIError:
+    """The delegate's error JSON as a CNIError with its own code."""
+    import json
+    try:
+        data = json.loads(stdout)
+        code, msg = data["code"], data["msg"]
+        if isinstance(code, int) and isinstance(msg, str):
+            details = data.get("details")
+            return CNIError(msg, details if isinstance(details, str) else "", code=code)
+    except (ValueError, KeyError, TypeError):
+        pass
+    return DelegateFailure(f"plugin {os.path.basename(found)} failed (exit status {status}) "
+                           "without a CNI error on stdout")

@@ -1,0 +1,306 @@
+"""rtnetlink: the only module that imports pyroute2.
+
+Where it sits: plugins open a `Netlink` socket (inside a namespace with
+`cni.netns.inside` when the work is in the container) and call its typed
+methods; nothing else speaks netlink.
+
+Why not `pyroute2.IPRoute`: importing any pyroute2 module runs the package
+`__init__`, which imports every subsystem (asyncio, NDB, nftables...) for
+~120 ms per exec, and `IPRoute(netns=...)` forks a helper. We use pyroute2's
+message classes (ifinfmsg, ifaddrmsg, rtmsg: the encoding and decoding of
+every attribute) with the package `__init__` bypassed (`_load`), over one plain
+NETLINK_ROUTE socket of our own.
+
+Errors: the kernel's errno comes back as `KernelError` (a NetlinkFailure,
+code 107) with `.errno`, so callers branch on ENODEV/EEXIST without matching
+strings. Lookups of absent links return None instead of raising.
+"""
+
+import errno as _errno
+import os
+import socket
+import struct
+
+from cni.errors import NetlinkFailure
+
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLM_F_DUMP = 0x300
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+SOL_NETLINK = 270
+NETLINK_EXT_ACK = 11
+IFA_F_TENTATIVE = 0x40
+IFA_F_DADFAILED = 0x08
+
+_classes: dict = {}
+
+
+def _load() -> dict:
+    """pyroute2's rtnl message classes, without running pyroute2/__init__.py."""
+    if _classes:
+        return _classes
+    import sys
+    if "pyroute2" not in sys.modules:
+        import importlib.util
+        import types
+        spec = importlib.util.find_spec("pyroute2")
+        if spec is not None and spec.submodule_search_locations:
+            package = types.ModuleType("pyroute2")
+            package.__path__ = list(spec.submodule_search_locations)
+            package.__spec__ = spec
+            sys.modules["pyroute2"] = package
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    _classes.update(link=ifinfmsg, addr=ifaddrmsg, route=rtmsg)
+    return _classes
+
+
+class KernelError(NetlinkFailure):
+    """The kernel answered a request with an errno."""
+
+    def __init__(self, err: int, what: str, ext: str = "") -> None:
+        detail = os.strerror(err) + (f" ({ext})" if ext else "")
+        super().__init__(f"{what}: {detail}")
+        self.errno = err
+
+
+class Link:
+    """The facts about one interface that the plugins use."""
+
+    __slots__ = ("index", "name", "kind", "mac", "flags", "mtu", "master", "operstate",
+                 "peer_index", "msg")
+
+    def __init__(self, msg: object) -> None:
+        get = msg.get_attr  # type: ignore[attr-defined]
+        info = get("IFLA_LINKINFO")
+        self.index: int = msg["index"]  # type: ignore[index]
+        self.name: str = get("IFLA_IFNAME") or ""
+        self.kind: str = (info.get_attr("IFLA_INFO_KIND") if info else None) or ""
+        self.mac: str = get("IFLA_ADDRESS") or ""
+        self.flags: int = msg["flags"]  # type: ignore[index]
+        self.mtu: int = get("IFLA_MTU") or 0
+        self.master: int = get("IFLA_MASTER") or 0
+        self.operstate: str = get("IFLA_OPERSTATE") or ""
+        self.peer_index: int = get("IFLA_LINK") or 0
+        self.msg = msg
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+    def __repr__(self) -> str:
+        return f"Link({self.index}, {self.name!r}, kind={self.kind!r})"
+
+
+class Netlink:
+    """One NETLINK_ROUTE socket, bound to the namespace it was opened in."""
+
+    def __init__(self) -> None:
+        _load()
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  socket.NETLINK_ROUTE)
+        try:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        except OSError:
+            pass
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Netlink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ------------------------------------------------------------
+
+    def request(self, kind: str, msg_type: int, fields: dict, attrs: list,
+                flags: int = NLM_F_ACK, what: str = "netlink request") -> list:
+        """Send one message; return the decoded replies (a dump) or [] (an ack)."""
+        msg = _classes[kind]()
+        for key, value in fields.items():
+            msg[key] = value
+        msg["attrs"] = attrs
+        self.seq += 1
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = NLM_F_REQUEST | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        return self._receive(kind, what)
+
+    def _receive(self, kind: str, what: str) -> list:
+        replies = []
+        while True:
+            data = self.sock.recv(1 << 20)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, msg_type, flags, seq = struct.unpack_from("=IHHI", data, offset)
+                if length < 16:
+                    raise NetlinkFailure(f"{what}: malformed netlink reply")
+                chunk = data[offset:offset + length]
+                offset += (length + 3) & ~3
+                if seq != self.seq:
+                    continue
+                if msg_type == NLMSG_DONE:
+                    return replies
+                if msg_type == NLMSG_ERROR:
+                    code = struct.unpack_from("=i", chunk, 16)[0]
+                    if code == 0:
+                        return replies
+                    raise KernelError(-code, what, _ext_ack(chunk))
+                reply = _classes[kind](chunk)
+                reply.decode()
+                replies.append(reply)
+                if not flags & 0x2:  # NLM_F_MULTI unset: a single reply
+                    return replies
+
+    # -- links ----------------------------------------------------------------
+
+    def link(self, name: str = "", index: int = 0) -> "Link | None":
+        """The link by name or index, or None when there is no such link."""
+        attrs = [["IFLA_IFNAME", name]] if name else []
+        try:
+            replies = self.request("link", RTM_GETLINK, {"index": index}, attrs, flags=0,
+                                   what=f"get link {name or index}")
+        except KernelError as exc:
+            if exc.errno in (_errno.ENODEV, _errno.ENOENT, _errno.EINVAL):
+                return None
+            raise
+        return Link(replies[0]) if replies else None
+
+    def links(self) -> "list[Link]":
+        return [Link(m) for m in self.request("link", RTM_GETLINK, {}, [], flags=NLM_F_DUMP,
+                                              what="dump links")]
+
+    def set_link(self, index: int, what: str, flags: int = 0, change: int = 0,
+                 attrs: "list | None" = None) -> None:
+        self.request("link", RTM_NEWLINK, {"index": index, "flags": flags, "change": change},
+                     attrs or [], what=what)
+
+    def set_up(self, index: int) -> None:
+        self.set_link(index, f"set link {index} up", IFF_UP, IFF_UP)
+
+    def set_down(self, index: int) -> None:
+        self.set_link(index, f"set link {index} down", 0, IFF_UP)
+
+    def delete_link(self, index: int) -> bool:
+        """Delete a link; False when it was already gone."""
+        try:
+            self.request("link", RTM_DELLINK, {"index": index}, [], what=f"delete link {index}")
+        except KernelError as exc:
+            if exc.errno in (_errno.ENODEV, _errno.ENOENT):
+                return False
+            raise
+        return True
+
+    # -- addresses ------------------------------------------------------------
+
+    def addresses(self, index: int = 0, family: int = 0) -> "list[tuple[str, int, int]]":
+        """(address/prefix, scope, flags) of one link (or all when index is 0)."""
+        out = []
+        for m in self.request("addr", RTM_GETADDR, {"family": family}, [], flags=NLM_F_DUMP,
+                              what="dump addresses"):
+            if index and m["index"] != index:
+                continue
+            address = m.get_attr("IFA_ADDRESS") or m.get_attr("IFA_LOCAL")
+            flags = m.get_attr("IFA_FLAGS")
+            out.append((f"{address}/{m['prefixlen']}", m["scope"],
+                        flags if flags is not None else m["flags"]))
+        return out
+
+    def add_address(self, index: int, cidr: str, exclusive: bool = True) -> None:
+        """Add `ip/prefix` to a link (EEXIST raises unless exclusive=False)."""
+        address, prefix = cidr.split("/")
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        attrs = [["IFA_LOCAL", address], ["IFA_ADDRESS", address]]
+        if family == socket.AF_INET:
+            attrs.append(["IFA_BROADCAST", _broadcast(address, int(prefix))])
+        try:
+            self.request("addr", RTM_NEWADDR,
+                         {"family": family, "prefixlen": int(prefix), "index": index},
+                         attrs, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                         what=f"add address {cidr}")
+        except KernelError as exc:
+            if exclusive or exc.errno != _errno.EEXIST:
+                raise
+
+    def delete_address(self, index: int, cidr: str) -> None:
+        address, prefix = cidr.split("/")
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.request("addr", RTM_DELADDR, {"family": family, "prefixlen": int(prefix),
+                                           "index": index},
+                     [["IFA_LOCAL", address], ["IFA_ADDRESS", address]],
+                     what=f"delete address {cidr}")
+
+    # -- routes ---------------------------------------------------------------
+
+    def routes(self, family: int = socket.AF_INET, table: int = 254) -> list:
+        """Decoded route messages of one family in one table (main by default)."""
+        out = []
+        for m in self.request("route", RTM_GETROUTE, {"family": family}, [], flags=NLM_F_DUMP,
+                              what="dump routes"):
+            if (m.get_attr("RTA_TABLE") or m["table"]) == table:
+                out.append(m)
+        return out
+
+    def add_route(self, dst: str, index: int, gw: str = "", priority: int = 0,
+                  table: "int | None" = None, scope: "int | None" = None, mtu: int = 0,
+                  advmss: int = 0) -> None:
+        """Add a route (ECMP-style: an identical route already present is not an error)."""
+        net, prefix = dst.split("/")
+        family = socket.AF_INET6 if ":" in net else socket.AF_INET
+        attrs: list = [["RTA_OIF", index]]
+        if int(prefix) or (net not in ("0.0.0.0", "::")):
+            attrs.append(["RTA_DST", net])
+        if gw:
+            attrs.append(["RTA_GATEWAY", gw])
+        if priority:
+            attrs.append(["RTA_PRIORITY", priority])
+        if table is not None:
+            attrs.append(["RTA_TABLE", table])
+        metrics = [[k, v] for k, v in (("RTAX_MTU", mtu), ("RTAX_ADVMSS", advmss)) if v]
+        if metrics:
+            attrs.append(["RTA_METRICS", {"attrs": metrics}])
+        if scope is None:
+            scope = 0 if gw else 253  # universe via a gateway, link scope otherwise
+        fields = {"family": family, "dst_len": int(prefix), "table": min(table or 254, 255),
+                  "proto": 3, "scope": scope, "type": 1}  # proto boot, unicast
+        try:
+            self.request("route", RTM_NEWROUTE, fields, attrs,
+                         flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, what=f"add route {dst}")
+        except KernelError as exc:
+            if exc.errno != _errno.EEXIST:
+                raise
+
+
+def _broadcast(address: str, prefix: int) -> str:
+    value = struct.unpack("!I", socket.inet_aton(address))[0]
+    host_mask = (1 << (32 - prefix)) - 1 if prefix < 32 else 0
+    return socket.inet_ntoa(struct.pack("!I", value | host_mask))
+
+
+def _ext_ack(chunk: bytes) -> str:
+    """The kernel's extended-ack message text (NLMSGERR_ATTR_MSG), if any."""
+    length = struct.unpack_from("=I", chunk, 0)[0]
+    offset = 16 + 4 + 16  # error code + the echoed request header
+    while offset + 4 <= length:
+        nla_len, nla_type = struct.unpack_from("=HH", chunk, offset)
+        if nla_len < 4:
+            break
+        if nla_type == 1:
+            return chunk[offset + 4:offset + nla_len].rstrip(b"\0").decode("utf-8", "replace")
+        offset += (nla_len + 3) & ~3
+    return ""

@@ -1,0 +1,141 @@
+"""The verb dispatch: env + stdin in, one result or one error JSON out.
+
+Where it sits: every executable ends up in `run(plugin)`. A plugin is a module
+(given by its dotted name, imported only once a verb needs it, so VERSION and
+early errors stay cheap) or any object with `NAME` and the verb functions `add`, `delete`, `check`,
+`gc`, `status`, each taking a `cni.request.Request`; `add` returns a
+`cni.types.Result`, the others return None. Everything else lives here:
+
+1. CNI_COMMAND missing: an about text on stderr, exit 0 (as the Go skel does).
+   Unknown: code 4. VERSION: answered at once, stdin only read for its version.
+2. The CNI_* variables the verb needs (code 4), then stdin (5), its JSON (6),
+   the network name (7) and the version gate (1, or 6 when unparsable).
+3. CNI_NETNS must not be our own namespace (code 8, before anything changes;
+   CNI_NETNS_OVERRIDE=1 allows it, as in the Go skel).
+4. The verb runs with sys.stdout pointed at stderr, so a stray print cannot
+   corrupt the protocol channel; the result is printed in the config's version.
+5. A CNIError becomes its JSON; any other exception becomes code 999 with the
+   traceback logged. Either way: exactly one JSON object on stdout, exit 1.
+"""
+
+import json
+import os
+import sys
+
+from cni import request as _request
+from cni import version as _version
+from cni.errors import CNIError, InvalidEnvironment, InvalidNetNS, IOFailure
+
+VERBS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}
+
+
+def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: object = None,
+        stdout: object = None, stderr: object = None) -> int:
+    """Serve one exec; returns the exit status. I/O is injectable for tests."""
+    env = dict(os.environ) if env is None else env
+    stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    cni_version = _version.CURRENT
+    real_stdout, sys.stdout = sys.stdout, stderr  # stray prints go to stderr
+    try:
+        command = env.get("CNI_COMMAND", "")
+        if not command:
+            stderr.write(about(_name(plugin)))
+            return 0
+        if command not in _request.COMMANDS:
+            raise InvalidEnvironment(f"unknown CNI_COMMAND: {command}")
+        if command == "VERSION":
+            _write(stdout, version_info(_read(stdin, required=False)))
+            return 0
+        req = _request.from_env(env)
+        req.stdin = _read(stdin, required=True)
+        from cni import netconf
+        conf = netconf.parse(req.stdin)
+        if conf.cni_version in _version.SUPPORTED:
+            cni_version = conf.cni_version
+        _version.check(conf.cni_version, command)
+        req.conf = conf
+        from cni import log
+        log.configure(conf.raw, _name(plugin))
+        if command in ("ADD", "CHECK", "DEL"):
+            refuse_own_netns(req)
+        if isinstance(plugin, str):
+            plugin = __import__(plugin, fromlist=["NAME"])
+        handler = getattr(plugin, VERBS[command], None)
+        result = handler(req) if handler is not None else None
+        if command == "ADD":
+            _write(stdout, result.to_dict(conf.cni_version))
+        return 0
+    except CNIError as exc:
+        from cni import log
+        log.error("%s (code %d)", exc, exc.code)
+        _write(stdout, exc.to_dict(cni_version))
+        return 1
+    except Exception as exc:  # the contract: never a traceback on stdout
+        from cni import log
+        log.exception("unexpected failure")
+        _write(stdout, CNIError(f"internal error: {exc.__class__.__name__}: {exc}").to_dict(cni_version))
+        return 1
+    finally:
+        sys.stdout = real_stdout
+
+
+def _name(plugin: "str | object") -> str:
+    if isinstance(plugin, str):
+        return plugin.rsplit(".", 1)[-1].replace("_", "-")
+    return getattr(plugin, "NAME", "pycni")
+
+
+def about(name: str) -> str:
+    from cni import __version__
+    return (f"CNI {name} plugin (pycni {__version__})\n"
+            f"CNI protocol versions supported: {', '.join(_version.SUPPORTED)}\n")
+
+
+def version_info(stdin: bytes) -> dict:
+    """VERSION answer: echo the caller's cniVersion when we support it, else ours."""
+    cni_version = _version.CURRENT
+    try:
+        asked = json.loads(stdin).get("cniVersion") if stdin.strip() else None
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        asked = None
+    if asked in _version.SUPPORTED:
+        cni_version = asked
+    return {"cniVersion": cni_version, "supportedVersions": list(_version.SUPPORTED)}
+
+
+def refuse_own_netns(req: "_request.Request") -> None:
+    """CNI_NETNS naming the namespace we run in would rename/address host links."""
+    if not req.netns or req.env.get("CNI_NETNS_OVERRIDE", "").lower() in ("1", "true"):
+        return
+    try:
+        target = os.stat(req.netns)
+        own = os.stat("/proc/self/ns/net")
+    except OSError:
+        return  # a missing netns is the plugin's business (DEL tolerates it)
+    if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):
+        raise InvalidNetNS(f"CNI_NETNS {req.netns} is the plugin's own network namespace",
+                           "set CNI_NETNS_OVERRIDE=1 to allow it")
+
+
+def _read(stdin: object, required: bool) -> bytes:
+    if stdin is None:
+        if required:
+            raise IOFailure("error reading from stdin: no stdin")
+        return b""
+    try:
+        if not required and hasattr(stdin, "fileno") and os.isatty(stdin.fileno()):
+            return b""
+        data = stdin.read()
+    except (OSError, ValueError) as exc:
+        if required:
+            raise IOFailure(f"error reading from stdin: {exc}") from exc
+        return b""
+    return data.encode() if isinstance(data, str) else data
+
+
+def _write(stdout: object, obj: dict) -> None:
+    stdout.write(json.dumps(obj, indent=4))
+    stdout.flush()
+

@@ -1,0 +1,1 @@
+"""host-local IPAM: pure allocation (ranges in, address out) and the file store."""
