@@ -14,7 +14,6 @@ dozen lines of its own.
 """
 
 import os
-import sys
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _state = {"level": 30, "fd": 2, "tag": "pycni"}

@@ -8,7 +8,7 @@ fast parsers and these models must agree on what is valid: a test compares them.
 
 from typing import Any, Dict, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 
 class _Open(BaseModel):
