@@ -86,13 +86,18 @@ def parse_args(text: str) -> "dict[str, str]":
     for pair in text.split(";"):
         parts = pair.split("=")
         if len(parts) != 2:
-            raise InvalidEnvironment(f"ARGS: invalid pair {pair!r}")
+            raise InvalidEnvironment(f"ARGS: invalid pair {_quote(pair)}")
         args[parts[0]] = parts[1]
     ignore = args.get("IgnoreUnknown", "0").lower()
     if ignore not in ("1", "true", "0", "false"):
-        raise InvalidEnvironment(f"ARGS: IgnoreUnknown must be 1, true, 0 or false, not {ignore!r}")
-    unknown = [f"{k}={v}" for k, v in args.items() if k not in KNOWN_ARGS]
+        raise InvalidEnvironment(f"ARGS: IgnoreUnknown must be 1, true, 0 or false, not {_quote(ignore)}")
+    unknown = [pair for pair in text.split(";") if pair.split("=")[0] not in KNOWN_ARGS]
     if unknown and ignore in ("0", "false"):
-        raise InvalidEnvironment(f"ARGS: unknown args {unknown}",
+        raise InvalidEnvironment(f"ARGS: unknown args [{' '.join(map(_quote, unknown))}]",
                                  "add IgnoreUnknown=1 to CNI_ARGS to ignore keys this plugin does not use")
     return args
+
+
+def _quote(text: str) -> str:
+    """Go's %q for plain text, so messages read like the reference plugins'."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -169,11 +169,13 @@ class DNS:
             raise DecodingFailure(f"{where} must be an object")
         lists = {}
         for key in ("nameservers", "search", "options"):
-            value = data.get(key) or []
+            value = data.get(key)
+            value = [] if value is None else value  # only null means absent
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise DecodingFailure(f"{where}.{key} must be a list of strings")
             lists[key] = value
-        domain = data.get("domain") or ""
+        domain = data.get("domain")
+        domain = "" if domain is None else domain
         if not isinstance(domain, str):
             raise DecodingFailure(f"{where}.domain must be a string")
         return cls(lists["nameservers"], domain, lists["search"], lists["options"])
@@ -210,6 +212,7 @@ class Result:
 
     def to_dict(self, version: str) -> dict:
         """This result as the JSON object of spec `version` (raises code 1 if impossible)."""
+        version = version or _version.DEFAULT  # an empty version means 0.1.0 (spec 3.4)
         if version not in _version.SUPPORTED:
             raise IncompatibleVersion("incompatible CNI versions", _version.supported_details(version))
         if not _version.has_interfaces(version):
@@ -251,7 +254,8 @@ class Result:
         """Read a result of any supported version (prevResult, an IPAM's output)."""
         if not isinstance(data, dict):
             raise DecodingFailure(f"{where} must be a JSON object")
-        version = data.get("cniVersion") or default_version
+        version = data.get("cniVersion")
+        version = default_version if version is None or version == "" else version
         if not isinstance(version, str) or version not in _version.SUPPORTED:
             raise DecodingFailure(f"{where} has unsupported cniVersion {version!r}",
                                   _version.supported_details(str(version)))
@@ -269,9 +273,10 @@ class Result:
         interfaces = []
         for i in _list(data, "interfaces", where):
             name = _str(i, "name", where + ".interfaces[]", required=True)
-            mtu = i.get("mtu") or 0
-            if not isinstance(mtu, int) or isinstance(mtu, bool):
-                raise DecodingFailure(f"{where}.interfaces[].mtu must be an integer")
+            mtu = i.get("mtu")
+            mtu = 0 if mtu is None else mtu
+            if not isinstance(mtu, int) or isinstance(mtu, bool) or mtu < 0:
+                raise DecodingFailure(f"{where}.interfaces[].mtu must be a non-negative integer")
             interfaces.append(Interface(
                 name, mac=_str(i, "mac", where), sandbox=_str(i, "sandbox", where), mtu=mtu,
                 socket_path=_str(i, "socketPath", where), pci_id=_str(i, "pciID", where)))
