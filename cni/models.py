@@ -31,14 +31,14 @@ class IPAMModel(_Open):
 class NetConfModel(_Open):
     cni_version: Optional[StrictStr] = Field(None, alias="cniVersion")
     cni_versions: Optional[List[StrictStr]] = Field(None, alias="cniVersions")
-    name: StrictStr = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: StrictStr = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=1024)
     type: Optional[StrictStr] = None
     args: Optional[Dict[str, Any]] = None
     ip_masq: Optional[StrictBool] = Field(None, alias="ipMasq")
     ipam: Optional[IPAMModel] = None
     dns: Optional[DNSModel] = None
     runtime_config: Optional[Dict[str, Any]] = Field(None, alias="runtimeConfig")
-    capabilities: Optional[Dict[str, StrictBool]] = None
+    capabilities: Optional[Dict[str, Optional[StrictBool]]] = None
     prev_result: Optional[Dict[str, Any]] = Field(None, alias="prevResult")
     log_file: Optional[StrictStr] = Field(None, alias="logFile")
     log_level: Optional[StrictStr] = Field(None, alias="logLevel")

@@ -51,18 +51,21 @@ class NetConf:
         elif not isinstance(cni_version, str):
             raise DecodingFailure(f"cniVersion must be a string, not {cni_version!r}")
         self.cni_version: str = cni_version
-        self.cni_versions: list = get(raw, "cniVersions", list, [])
+        self.cni_versions: list = get_list(raw, "cniVersions", str)
         self.name: str = validate.network_name(raw.get("name"))
         self.type: str = get(raw, "type", str, "")
         self.args: dict = get(raw, "args", dict, {})
         self.ip_masq: bool = get(raw, "ipMasq", bool, False)
         self.ipam: dict = get(raw, "ipam", dict, {})
+        get(self.ipam, "type", str, "", "ipam.")  # delegation reads it; its type is ours to check
         try:
             self.dns = DNS.from_dict(raw.get("dns"))
         except DecodingFailure as exc:
             raise InvalidConfig(exc.msg) from exc
         self.runtime_config: dict = get(raw, "runtimeConfig", dict, {})
         self.capabilities: dict = get(raw, "capabilities", dict, {})
+        for key in self.capabilities:
+            get(self.capabilities, key, bool, False, "capabilities.")
         self.prev_result_raw: "dict | None" = get(raw, "prevResult", dict, None)
         self.log_file: str = get(raw, "logFile", str, "")
         self.log_level: str = get(raw, "logLevel", str, "")
@@ -87,16 +90,34 @@ def get(data: dict, key: str, kind: type, default: object, where: str = "") -> "
     value = data.get(key, _MISSING)
     if value is _MISSING or value is None:
         return default
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok:
-        names = {bool: "a boolean", int: "an integer", str: "a string", list: "a list",
-                 dict: "an object", float: "a number"}
-        raise InvalidConfig(f"invalid field {where}{key}",
-                            f"{where}{key} must be {names.get(kind, kind.__name__)}, "
-                            f"got {json.dumps(value)[:80]}")
+    if not _is(value, kind):
+        raise _wrong(f"{where}{key}", kind, value)
     return value
+
+
+def get_list(data: dict, key: str, kind: type, where: str = "") -> list:
+    """data[key] as a list of `kind` items (null items refused); null or absent gives []."""
+    values = get(data, key, list, [], where)
+    for i, value in enumerate(values):
+        if not _is(value, kind):
+            raise _wrong(f"{where}{key}[{i}]", kind, value)
+    return values
+
+
+_KINDS = {bool: "a boolean", int: "an integer", str: "a string", list: "a list",
+          dict: "an object", float: "a number"}
+
+
+def _is(value: object, kind: type) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _wrong(field: str, kind: type, value: object) -> InvalidConfig:
+    return InvalidConfig(f"invalid field {field}",
+                         f"{field} must be {_KINDS.get(kind, kind.__name__)}, "
+                         f"got {json.dumps(value)[:80]}")
 
 
 def load(stdin: bytes) -> dict:

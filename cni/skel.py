@@ -12,8 +12,9 @@ early errors stay cheap) or any object with `NAME` and the verb functions `add`,
    the network name (7) and the version gate (1, or 6 when unparsable).
 3. CNI_NETNS must not be our own namespace (code 8, before anything changes;
    CNI_NETNS_OVERRIDE=1 allows it, as in the Go skel).
-4. The verb runs with sys.stdout pointed at stderr, so a stray print cannot
-   corrupt the protocol channel; the result is printed in the config's version.
+4. The verb runs with sys.stdout and fd 1 pointed at stderr, so a stray print
+   (or a child process's output) cannot corrupt the protocol channel; the
+   result is printed in the config's version on the real stdout.
 5. A CNIError becomes its JSON; any other exception becomes code 999 with the
    traceback logged. Either way: exactly one JSON object on stdout, exit 1.
 """
@@ -34,7 +35,7 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: obje
     """Serve one exec; returns the exit status. I/O is injectable for tests."""
     env = dict(os.environ) if env is None else env
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
-    stdout = stdout or sys.stdout
+    stdout = stdout or _protocol_channel()
     stderr = stderr or sys.stderr
     cni_version = _version.CURRENT
     real_stdout, sys.stdout = sys.stdout, stderr  # stray prints go to stderr
@@ -125,7 +126,9 @@ def _read(stdin: object, required: bool) -> bytes:
             raise IOFailure("error reading from stdin: no stdin")
         return b""
     try:
-        if not required and hasattr(stdin, "fileno") and os.isatty(stdin.fileno()):
+        # VERSION must not wait on a terminal; any other stream (pipe, file,
+        # an in-memory buffer in tests) is read.
+        if not required and getattr(stdin, "isatty", lambda: False)():
             return b""
         data = stdin.read()
     except (OSError, ValueError) as exc:
@@ -133,6 +136,26 @@ def _read(stdin: object, required: bool) -> bytes:
             raise IOFailure(f"error reading from stdin: {exc}") from exc
         return b""
     return data.encode() if isinstance(data, str) else data
+
+
+def _protocol_channel() -> object:
+    """The real stdout, moved off fd 1, which then points at stderr.
+
+    Only the skel writes the protocol channel: whatever a verb, a C library or
+    a child process (ip, iptables) writes to fd 1 lands on stderr instead. The
+    moved descriptor is not inherited by children (os.dup makes it CLOEXEC).
+    """
+    try:
+        sys.stdout.flush()
+        fd = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        return sys.stdout
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr to point at: keep fd 1 as it is
+        os.close(fd)
+        return sys.stdout
+    return os.fdopen(fd, "w")
 
 
 def _write(stdout: object, obj: dict) -> None:
