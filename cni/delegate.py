@@ -72,9 +72,11 @@ def _exec(command: str, found: str, req: Request) -> "Result | None":
                                   check=False)
             break
         except OSError as exc:
-            if exc.errno != 26 or attempt == 4:  # ETXTBSY
-                raise PluginNotFound(f"failed to exec plugin {found!r}: {exc.strerror}") from exc
-            time.sleep(1)
+            if exc.errno == 26 and attempt < 4:  # ETXTBSY: the binary is being replaced
+                time.sleep(1)
+                continue
+            kind = PluginNotFound if exc.errno == 2 else DelegateFailure  # ENOENT: removed meanwhile
+            raise kind(f"failed to exec plugin {found!r}: {exc.strerror}") from exc
     if proc.returncode != 0:
         raise _error_from(proc.stdout, found, proc.returncode)
     if command != "ADD":

@@ -42,7 +42,10 @@ def _emit(level: int, name: str, msg: str, args: tuple) -> None:
     if level < _state["level"]:
         return
     import time
-    text = msg % args if args else msg
+    try:
+        text = msg % args if args else msg
+    except (TypeError, ValueError):  # a bad format string must not fail the verb
+        text = f"{msg} {args!r}"
     line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {_state['tag']}[{os.getpid()}] "
             f"{name}: {text}\n")
     try:
@@ -70,5 +73,5 @@ def error(msg: str, *args: object) -> None:
 def exception(msg: str, *args: object) -> None:
     """An error plus the traceback of the exception being handled."""
     import traceback
-    error(msg + "\n" + traceback.format_exc().rstrip(), *args)
+    _emit(40, "error", msg + "\n%s", args + (traceback.format_exc().rstrip(),))
 
