@@ -44,23 +44,19 @@ _classes: dict = {}
 
 
 def _load() -> dict:
-    """pyroute2's rtnl message classes, without running pyroute2/__init__.py."""
-    if _classes:
-        return _classes
-    import sys
-    if "pyroute2" not in sys.modules:
-        import importlib.util
-        import types
-        spec = importlib.util.find_spec("pyroute2")
-        if spec is not None and spec.submodule_search_locations:
-            package = types.ModuleType("pyroute2")
-            package.__path__ = list(spec.submodule_search_locations)
-            package.__spec__ = spec
-            sys.modules["pyroute2"] = package
-    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-    from pyroute2.netlink.rtnl.rtmsg import rtmsg
-    _classes.update(link=ifinfmsg, addr=ifaddrmsg, route=rtmsg)
+    """pyroute2's rtnl message classes (ifinfmsg, ifaddrmsg, rtmsg), once per exec.
+
+    Why not a plain import: pyroute2/__init__.py imports every subsystem
+    (asyncio, NDB...: ~120 ms per exec). Even with it skipped, the message
+    modules cost ~25 ms, ~16 ms of it in modules the plugin path must not
+    import (pyroute2.config's multiprocessing and platform, pyroute2.netlink's
+    logging, typing and traceback), all for paths a plugin never takes.
+    `cni.pyroute2_lean` loads the same classes with each of those deferred to
+    its first real use (~9 ms); its docstring has the measured breakdown.
+    """
+    if not _classes:
+        from cni.pyroute2_lean import message_classes
+        _classes.update(message_classes())
     return _classes
 
 

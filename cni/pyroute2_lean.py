@@ -1,0 +1,163 @@
+"""pyroute2's rtnetlink message classes, without pyroute2's import cost.
+
+Where it sits: `cni.netlink._load()` calls `message_classes()` the first time
+a `Netlink` socket opens in an exec; it is the only way pyroute2 gets imported
+on a plugin's ADD/CHECK/DEL path.
+
+What a plain `from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg` costs
+(pyroute2 0.9.7, Python 3.11, `python -X importtime`, 2 vCPUs), and what is
+done about it. pyroute2 keeps every one of these references; each reaches the
+real thing on first use, so nothing pyroute2 does behaves differently.
+- `pyroute2/__init__.py` imports every subsystem (IPRoute, NDB, asyncio,
+  nftables...): ~120 ms. The package is registered bare (the real `__path__`),
+  so submodules load without it; the real `__init__` runs into that same
+  module object the first time anyone asks it for a name it lacks.
+- `pyroute2.config`: ~5 ms (multiprocessing, platform.uname(), signal,
+  typing). The message modules read three values from it (AF_BRIDGE and the
+  two extra-link-kind plugin lists, empty by default); a stand-in carries
+  those, and the real config runs into it on the first other name.
+- `logging`: ~7 ms (with threading, traceback, string, weakref) for module
+  loggers made at import and used only on malformed messages. Stand-in
+  loggers load the real logging on their first call.
+- `typing`: ~3 ms, for annotations only (`Dict`, `Callable[...]`, `TypeVar`).
+  Stand-in names are inert placeholders (nothing reads pyroute2's hints).
+- `traceback`, `pkgutil`: ~3 ms, used in error paths and in plugin discovery
+  that the empty lists above never trigger. Loaded on first use.
+The stdlib stand-ins are in sys.modules only while pyroute2's modules execute:
+any later `import logging` or `import typing` gets the real module. A module
+already imported (a test run, the CLI) is used as it is, with no stand-in.
+"""
+
+import sys
+
+_STDLIB_LAZY = ("traceback", "pkgutil")
+
+
+def message_classes() -> dict:
+    """{'link': ifinfmsg, 'addr': ifaddrmsg, 'route': rtmsg}."""
+    _register_packages()
+    placed = _place_stand_ins()
+    try:
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    finally:
+        for name, module in placed.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return {"link": ifinfmsg, "addr": ifaddrmsg, "route": rtmsg}
+
+
+def _register_packages() -> None:
+    if "pyroute2" in sys.modules:
+        return
+    package = _Package(_find_spec("pyroute2"))
+    sys.modules["pyroute2"] = package
+    if "pyroute2.config" not in sys.modules:
+        config = _Package(_find_spec("pyroute2.config", package.__path__))
+        config.AF_BRIDGE = 7  # socket.AF_BRIDGE, the value pyroute2.config computes
+        config.data_plugins_pkgs = []
+        config.data_plugins_path = []
+        sys.modules["pyroute2.config"] = config
+        package.config = config
+
+
+def _find_spec(name: str, path: "list[str] | None" = None) -> object:
+    """importlib.util.find_spec without importing importlib.util (~1 ms)."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec = find(name, path) if find is not None else None
+        if spec is not None:
+            return spec
+    raise ImportError(f"no module named {name!r}", name=name)
+
+
+class _Package(type(sys)):  # type: ignore[misc]
+    """A pyroute2 package whose `__init__` runs on the first name it lacks."""
+
+    def __init__(self, spec: object) -> None:
+        super().__init__(spec.name)  # type: ignore[attr-defined]
+        self.__spec__ = spec
+        self.__loader__ = spec.loader  # type: ignore[attr-defined]
+        self.__file__ = spec.origin  # type: ignore[attr-defined]
+        self.__path__ = list(spec.submodule_search_locations or [])  # type: ignore[attr-defined]
+        self.__package__ = spec.name  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        state = self.__dict__
+        if name.startswith("__") or state.get("_pycni_loaded"):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        state["_pycni_loaded"] = True
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+class _Lazy(type(sys)):  # type: ignore[misc]
+    """A stdlib module's stand-in: each attribute comes from the real module."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_real(self.__name__), name)
+
+
+class _LazyLogging(_Lazy):
+    def getLogger(self, name: "str | None" = None) -> "_Logger":
+        return _Logger(name)
+
+
+class _Logger:
+    """A logger made at import; the real one is looked up on its first call."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: "str | None") -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(_real("logging").getLogger(self.name), attr)
+
+
+class _Hint:
+    """Any typing construct in an annotation: subscript it, call it, it stays itself."""
+
+    def __getitem__(self, item: object) -> "_Hint":
+        return self
+
+    def __call__(self, *args: object, **kwargs: object) -> "_Hint":
+        return self
+
+    def __or__(self, other: object) -> "_Hint":
+        return self
+
+    __ror__ = __or__
+
+
+class _Typing(type(sys)):  # type: ignore[misc]
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _HINT
+
+
+_HINT = _Hint()
+
+
+def _place_stand_ins() -> dict:
+    stand_ins = {"logging": _LazyLogging("logging"), "typing": _Typing("typing")}
+    stand_ins.update((name, _Lazy(name)) for name in _STDLIB_LAZY)
+    placed = {}
+    for name, module in stand_ins.items():
+        if name not in sys.modules:
+            sys.modules[name] = placed[name] = module
+    return placed
+
+
+def _real(name: str) -> object:
+    """The real module `name`, importing it (past its stand-in) if needed."""
+    module = sys.modules.get(name)
+    if module is None or isinstance(module, (_Lazy, _Typing)):
+        sys.modules.pop(name, None)
+        __import__(name)
+        module = sys.modules[name]
+    return module
