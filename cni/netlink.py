@@ -35,6 +35,11 @@ RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
+AF_BRIDGE = 7
+RTEXT_FILTER_BRVLAN = 1 << 1
+BRIDGE_FLAGS_MASTER = 1
+BRIDGE_VLAN_INFO_PVID = 0x2
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
 IFA_F_TENTATIVE = 0x40
@@ -73,7 +78,7 @@ class Link:
     """The facts about one interface that the plugins use."""
 
     __slots__ = ("index", "name", "kind", "mac", "flags", "mtu", "master", "operstate",
-                 "peer_index", "msg")
+                 "peer_index", "slave_kind", "msg")
 
     def __init__(self, msg: object) -> None:
         get = msg.get_attr  # type: ignore[attr-defined]
@@ -87,11 +92,28 @@ class Link:
         self.master: int = get("IFLA_MASTER") or 0
         self.operstate: str = get("IFLA_OPERSTATE") or ""
         self.peer_index: int = get("IFLA_LINK") or 0
+        self.slave_kind: str = (info.get_attr("IFLA_INFO_SLAVE_KIND") if info else None) or ""
         self.msg = msg
 
     @property
     def up(self) -> bool:
         return bool(self.flags & IFF_UP)
+
+    @property
+    def promisc(self) -> bool:
+        return bool(self.flags & IFF_PROMISC)
+
+    def info_data(self, key: str) -> object:
+        """An IFLA_INFO_DATA attribute (e.g. IFLA_BR_VLAN_FILTERING), or None."""
+        info = self.msg.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
+        data = info.get_attr("IFLA_INFO_DATA") if info else None
+        return data.get_attr(key) if data is not None and hasattr(data, "get_attr") else None
+
+    def port_data(self, key: str) -> object:
+        """A bridge-port attribute (IFLA_BRPORT_*) of an enslaved link, or None."""
+        info = self.msg.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
+        data = info.get_attr("IFLA_INFO_SLAVE_DATA") if info else None
+        return data.get_attr(key) if data is not None and hasattr(data, "get_attr") else None
 
     def __repr__(self) -> str:
         return f"Link({self.index}, {self.name!r}, kind={self.kind!r})"
@@ -202,6 +224,87 @@ class Netlink:
             raise
         return True
 
+    def create_bridge(self, name: str, mtu: int = 0, vlan_filtering: bool = False) -> bool:
+        """Create a bridge; False when a link of that name already exists (EEXIST)."""
+        data = [["IFLA_BR_VLAN_FILTERING", 1]] if vlan_filtering else []
+        attrs: list = [["IFLA_IFNAME", name],
+                       ["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge"],
+                                                    ["IFLA_INFO_DATA", {"attrs": data}]]}]]
+        if mtu:
+            attrs.append(["IFLA_MTU", mtu])
+        try:
+            self.request("link", RTM_NEWLINK, {}, attrs,
+                         flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, what=f"create bridge {name!r}")
+        except KernelError as exc:
+            if exc.errno == _errno.EEXIST:
+                return False
+            raise
+        return True
+
+    def create_veth(self, name: str, peer: str, peer_netns_fd: int = -1, mtu: int = 0,
+                    peer_mac: str = "") -> None:
+        """Create the pair `name` (here) + `peer` (in the namespace of `peer_netns_fd`,
+        or here when -1) in one request. EEXIST (either name taken) raises KernelError."""
+        peer_attrs: list = [["IFLA_IFNAME", peer]]
+        if peer_netns_fd >= 0:
+            peer_attrs.append(["IFLA_NET_NS_FD", peer_netns_fd])
+        if peer_mac:
+            peer_attrs.append(["IFLA_ADDRESS", peer_mac])
+        if mtu:
+            peer_attrs.append(["IFLA_MTU", mtu])
+        info = {"attrs": [["IFLA_INFO_KIND", "veth"],
+                          ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
+        attrs: list = [["IFLA_IFNAME", name], ["IFLA_LINKINFO", info]]
+        if mtu:
+            attrs.append(["IFLA_MTU", mtu])
+        self.request("link", RTM_NEWLINK, {}, attrs, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                     what=f"create veth pair {name!r}/{peer!r}")
+
+    def set_master(self, index: int, master: int, up: bool = True) -> None:
+        """Enslave a link to a bridge (and set it up in the same request)."""
+        self.set_link(index, f"attach link {index} to bridge {master}", IFF_UP if up else 0,
+                      IFF_UP if up else 0, [["IFLA_MASTER", master]])
+
+    def set_port(self, index: int, **flags: bool) -> None:
+        """Bridge-port flags of an enslaved link: hairpin=, isolated= (IFLA_BRPORT_*)."""
+        names = {"hairpin": "IFLA_BRPORT_MODE", "isolated": "IFLA_BRPORT_ISOLATED"}
+        data = [[names[k], int(v)] for k, v in flags.items()]
+        info = {"attrs": [["IFLA_INFO_SLAVE_KIND", "bridge"],
+                          ["IFLA_INFO_SLAVE_DATA", {"attrs": data}]]}
+        self.set_link(index, f"set bridge port flags of link {index}",
+                      attrs=[["IFLA_LINKINFO", info]])
+
+    def set_promisc(self, index: int, on: bool = True) -> None:
+        self.set_link(index, f"set promiscuous mode on link {index}", IFF_PROMISC if on else 0,
+                      IFF_PROMISC)
+
+    def set_mac(self, index: int, mac: str) -> None:
+        self.set_link(index, f"set MAC {mac} on link {index}", attrs=[["IFLA_ADDRESS", mac]])
+
+    # -- bridge VLANs (AF_BRIDGE) -----------------------------------------------
+
+    def bridge_vlans(self, index: int) -> "list[tuple[int, int]]":
+        """(vid, flags) entries of one bridge port (flags: PVID 0x2, UNTAGGED 0x4)."""
+        out = []
+        for m in self.request("link", RTM_GETLINK, {"family": AF_BRIDGE},
+                              [["IFLA_EXT_MASK", RTEXT_FILTER_BRVLAN]], flags=NLM_F_DUMP,
+                              what="dump bridge VLANs"):
+            if m["index"] != index:
+                continue
+            spec = m.get_attr("IFLA_AF_SPEC")
+            for info in spec.get_attrs("IFLA_BRIDGE_VLAN_INFO") if spec is not None else []:
+                out.append((info["vid"], info["flags"]))
+        return out
+
+    def bridge_vlan(self, index: int, entries: "list[tuple[int, int]]", add: bool = True) -> None:
+        """Add (or delete) (vid, flags) entries on a bridge port, in one request."""
+        attrs: list = [["IFLA_BRIDGE_FLAGS", BRIDGE_FLAGS_MASTER]]
+        attrs += [["IFLA_BRIDGE_VLAN_INFO", {"flags": flags, "vid": vid}] for vid, flags in entries]
+        self.request("link", RTM_SETLINK if add else RTM_DELLINK,
+                     {"family": AF_BRIDGE, "index": index}, [["IFLA_AF_SPEC", {"attrs": attrs}]],
+                     what=f"{'add' if add else 'delete'} VLANs {[v for v, _ in entries]} "
+                          f"on link {index}")
+
     # -- addresses ------------------------------------------------------------
 
     def addresses(self, index: int = 0, family: int = 0) -> "list[tuple[str, int, int]]":
@@ -255,7 +358,8 @@ class Netlink:
     def add_route(self, dst: str, index: int, gw: str = "", priority: int = 0,
                   table: "int | None" = None, scope: "int | None" = None, mtu: int = 0,
                   advmss: int = 0) -> None:
-        """Add a route (ECMP-style: an identical route already present is not an error)."""
+        """Add a route, ECMP-style as the reference does (create without exclusive:
+        several routes per prefix may coexist; an identical one is not an error)."""
         net, prefix = dst.split("/")
         family = socket.AF_INET6 if ":" in net else socket.AF_INET
         attrs: list = [["RTA_OIF", index]]
@@ -275,11 +379,66 @@ class Netlink:
         fields = {"family": family, "dst_len": int(prefix), "table": min(table or 254, 255),
                   "proto": 3, "scope": scope, "type": 1}  # proto boot, unicast
         try:
-            self.request("route", RTM_NEWROUTE, fields, attrs,
-                         flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, what=f"add route {dst}")
+            self.request("route", RTM_NEWROUTE, fields, attrs, flags=NLM_F_ACK | NLM_F_CREATE,
+                         what=f"add route {dst}" + (f" via {gw}" if gw else ""))
         except KernelError as exc:
             if exc.errno != _errno.EEXIST:
                 raise
+
+
+    def route_list(self, family: int) -> "list[RouteInfo]":
+        """Every route of one family in every table, as plain RouteInfo values."""
+        out = []
+        for m in self.request("route", RTM_GETROUTE, {"family": family}, [], flags=NLM_F_DUMP,
+                              what="dump routes"):
+            dst = m.get_attr("RTA_DST") or ("::" if family == socket.AF_INET6 else "0.0.0.0")
+            out.append(RouteInfo(f"{dst}/{m['dst_len']}", m.get_attr("RTA_GATEWAY") or "",
+                                 m.get_attr("RTA_OIF") or 0, m.get_attr("RTA_TABLE") or m["table"],
+                                 m.get_attr("RTA_PRIORITY") or 0, m["scope"]))
+        return out
+
+    def wait_dad(self, index: int, timeout: float = 5.0) -> None:
+        """Wait until no IPv6 address of the link is tentative (bounded).
+
+        Raises NetlinkFailure when DAD failed, or when an address is still
+        tentative at the deadline while the link is operationally up (a link
+        that is down never finishes DAD, and that is not an error here)."""
+        import time
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            flags = [(a, f) for a, _, f in self.addresses(index, socket.AF_INET6)]
+            failed = [a for a, f in flags if f & IFA_F_DADFAILED]
+            if failed:
+                raise NetlinkFailure(f"IPv6 duplicate address detection failed for {failed[0]}")
+            tentative = [a for a, f in flags if f & IFA_F_TENTATIVE]
+            if not tentative:
+                return
+            if time.monotonic() >= deadline:
+                link = self.link(index=index)
+                if link is not None and link.operstate == "UP":
+                    raise NetlinkFailure(f"IPv6 address {tentative[0]} still tentative after "
+                                         f"{timeout:g} s of duplicate address detection")
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+class RouteInfo:
+    """One route as the plugins compare it (dst always in CIDR form)."""
+
+    __slots__ = ("dst", "gw", "oif", "table", "priority", "scope")
+
+    def __init__(self, dst: str, gw: str, oif: int, table: int, priority: int, scope: int) -> None:
+        self.dst = dst
+        self.gw = gw
+        self.oif = oif
+        self.table = table
+        self.priority = priority
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"RouteInfo({self.dst!r}, gw={self.gw!r}, oif={self.oif}, table={self.table})"
 
 
 def _broadcast(address: str, prefix: int) -> str:

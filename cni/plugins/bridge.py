@@ -1,0 +1,796 @@
+"""bridge: attach a container to a Linux bridge on the host through a veth pair.
+
+A drop-in replacement for the reference `bridge` plugin (containernetworking/
+plugins): same configuration fields, same kernel state, same result shape, same
+masquerade and macspoofchk rule names, so a node can switch implementations.
+Where it differs, it is on purpose: typed error codes, a failed ADD undoes
+everything it did, DEL cleans up without the netns, GC and STATUS exist.
+
+ADD, top to bottom (each change registers its undo at once; a failure rolls back
+every earlier change, but never the bridge, its address or forwarding, which
+concurrent ADDs share, and the error names the step):
+  1. parse the config (`BridgeConf`), refuse impossible combinations;
+  2. ensure the bridge (create or reuse; EEXIST from a racing ADD is normal),
+     promisc, accept_ra=0, up;
+  3. open CNI_NETNS; CNI_IFNAME must not exist there;
+  4. IPAM ADD (L3 only; undo = IPAM DEL);
+  5. the veth pair, its container end created directly in the netns as
+     CNI_IFNAME, host end `veth` + 8 random hex (undo = delete it);
+  6. host end: accept_ra=0, master = bridge, up, hairpin, isolation, VLANs;
+     macspoofchk rules (undo = remove them);
+  7. L3: container sysctls, addresses, up, DAD wait, routes; gateway address on
+     the bridge (or on `<bridge>.<vlan>`), MAC pinned, forwarding on; ipMasq
+     (undo = remove the rules). L2: container end up (unless disabled);
+  8. wait for the host port to be operationally up, re-read the MACs, build
+     the result: interfaces [bridge, host veth, container], ips on index 2.
+DEL: idempotent; deletes the container end (only if it is ours), then IPAM DEL,
+macspoofchk and masquerade removal, each attempted even when another failed
+or the netns is gone. CHECK: the reference's checks against prevResult.
+GC: IPAM GC plus masquerade rules of attachments not in the valid list.
+STATUS: delegated to the IPAM.
+"""
+
+import errno
+import os
+
+from cni import delegate, faults, log, netns, sysctl
+from cni import version as _version
+from cni.errors import (BridgeConflict, CheckFailed, CNIError, DelegateFailure,
+                        IncompatibleVersion, InterfaceExists, InvalidConfig, InvalidEnvironment,
+                        NetlinkFailure, NetnsNotFound, NotANetns)
+from cni.netconf import NetConf, ci_get
+from cni.netconf import get as _typed
+from cni.netlink import (BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED, KernelError, Link,
+                         Netlink)
+from cni.request import Request
+from cni.types import IPConfig, Interface, Result, Route
+
+NAME = "bridge"
+DEFAULT_BRIDGE = "cni0"
+VETH_NAME_TRIES = 10
+# Seconds between looks at the host port's operstate (the reference sleeps
+# 0, 50, 500, 1000, 1000 ms; it is usually up within a millisecond).
+PORT_WAIT = (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0)
+DAD_TIMEOUT = 5.0
+_MISSING = object()
+
+
+# -- configuration --------------------------------------------------------------
+
+class BridgeConf:
+    """The bridge's keys, read once from stdin (keys matched case-insensitively, as Go does)."""
+
+    __slots__ = ("net", "bridge", "is_gateway", "is_default_gateway", "force_address",
+                 "ip_masq", "ip_masq_backend", "mtu", "hairpin", "promisc", "vlan", "vlan_trunk",
+                 "preserve_default_vlan", "enable_dad", "macspoofchk", "disable_container_iface",
+                 "port_isolation", "ipam_type", "mac")
+
+    def __init__(self, net: NetConf, env_args: "dict[str, str]") -> None:
+        raw = net.raw
+        self.net = net
+        self.bridge: str = _field(raw, "bridge", str, DEFAULT_BRIDGE) or DEFAULT_BRIDGE
+        from cni import validate
+        validate.ifname(self.bridge, InvalidConfig)
+        flag = lambda key: _field(raw, key, bool, False)  # noqa: E731
+        self.is_default_gateway: bool = flag("isDefaultGateway")
+        self.is_gateway: bool = flag("isGateway") or self.is_default_gateway
+        self.force_address: bool = flag("forceAddress")
+        self.ip_masq: bool = net.ip_masq
+        self.ip_masq_backend: "str | None" = _field(raw, "ipMasqBackend", str, None)
+        if self.ip_masq_backend not in (None, "iptables", "nftables"):
+            raise InvalidConfig(f'unknown ipmasq backend "{self.ip_masq_backend}"')
+        self.mtu: int = _field(raw, "mtu", int, 0)
+        if not 0 <= self.mtu <= 65535:
+            raise InvalidConfig(f"invalid MTU {self.mtu}", "mtu must be 0 (kernel default) or a "
+                                "link MTU up to 65535")
+        self.hairpin: bool = flag("hairpinMode")
+        self.promisc: bool = flag("promiscMode")
+        self.vlan: int = _field(raw, "vlan", int, 0)
+        if not 0 <= self.vlan <= 4094:
+            raise InvalidConfig(f"invalid VLAN ID {self.vlan} (must be between 0 and 4094)")
+        self.vlan_trunk: "list[int] | None" = _trunk(_field(raw, "vlanTrunk", list, None))
+        self.preserve_default_vlan: bool = flag("preserveDefaultVlan")
+        self.enable_dad: bool = flag("enabledad")
+        self.macspoofchk: bool = flag("macspoofchk")
+        self.disable_container_iface: bool = flag("disableContainerInterface")
+        self.port_isolation: bool = flag("portIsolation")
+        ipam_type = net.ipam.get("type")
+        if ipam_type is not None and not isinstance(ipam_type, str):
+            raise InvalidConfig("invalid field ipam.type", "ipam.type must be a string")
+        self.ipam_type: str = ipam_type or ""
+        self.mac: str = _container_mac(net, env_args)
+
+    @property
+    def layer3(self) -> bool:
+        return bool(self.ipam_type)
+
+    @property
+    def vlan_filtering(self) -> bool:
+        return bool(self.vlan) or self.vlan_trunk is not None
+
+
+def load(req: Request) -> BridgeConf:
+    """The request's config as a BridgeConf; a failure explains every problem (pydantic)."""
+    try:
+        return BridgeConf(req.conf, req.args)
+    except InvalidConfig as exc:
+        if not exc.details:
+            from cni import models
+            __import__("cni.plugins.bridge_models")  # registers models.MODELS["bridge"]
+            exc.details = models.explain(req.conf.raw, "bridge")
+        raise
+
+
+def _field(raw: dict, key: str, kind: type, default: object) -> "object":
+    value = ci_get(raw, key, _MISSING)
+    return default if value is _MISSING else _typed({key: value}, key, kind, default)
+
+
+def _trunk(entries: "list | None") -> "list[int] | None":
+    """vlanTrunk -> sorted, deduplicated VIDs (None when unset or empty), as the reference."""
+    if entries is None:
+        return None
+    vids: "set[int]" = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise InvalidConfig("invalid field vlanTrunk", "each vlanTrunk entry must be an object")
+        low, high = _field(entry, "minID", int, None), _field(entry, "maxID", int, None)
+        if low is not None and high is not None:
+            if not 0 < low <= 4094:
+                raise InvalidConfig("incorrect trunk minID parameter")
+            if not 0 < high <= 4094:
+                raise InvalidConfig("incorrect trunk maxID parameter")
+            if high < low:
+                raise InvalidConfig("minID is greater than maxID in trunk parameter")
+            vids.update(range(low, high + 1))
+        elif low is None and high is not None:
+            raise InvalidConfig("minID and maxID should be configured simultaneously, minID is missing")
+        elif low is not None:
+            raise InvalidConfig("minID and maxID should be configured simultaneously, maxID is missing")
+        vid = _field(entry, "id", int, None)
+        if vid is not None:
+            if not 0 < vid <= 4094:
+                raise InvalidConfig("incorrect trunk id parameter")
+            vids.add(vid)
+    return sorted(vids) or None
+
+
+def _container_mac(net: NetConf, env_args: "dict[str, str]") -> str:
+    """runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC, normalised to aa:bb:..."""
+    for value, where, error in ((net.runtime("mac"), "runtimeConfig.mac", InvalidConfig),
+                                (net.cni_arg("mac"), "args.cni.mac", InvalidConfig),
+                                (env_args.get("MAC"), "CNI_ARGS MAC", InvalidEnvironment)):
+        if value is None or value == "":
+            continue
+        text = value.replace("-", ":").lower() if isinstance(value, str) else ""
+        parts = text.split(":")
+        if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p)
+                                      for p in parts):
+            raise error(f"invalid {where} {value!r}", "a MAC address looks like 0a:58:0a:f4:00:02")
+        return text
+    return ""
+
+
+# -- ADD ---------------------------------------------------------------------------
+
+class Undo:
+    """The undo stack of one ADD: push right after each change, roll back on failure."""
+
+    __slots__ = ("steps", "step")
+
+    def __init__(self) -> None:
+        self.steps: list = []
+        self.step = "parse config"
+
+    def at(self, step: str) -> None:
+        self.step = step
+
+    def push(self, what: str, fn: object, *args: object) -> None:
+        self.steps.append((what, fn, args))
+
+    def rollback(self) -> "list[str]":
+        """Run every undo, newest first; one failing does not stop the others."""
+        done = []
+        while self.steps:
+            what, fn, args = self.steps.pop()
+            try:
+                fn(*args)
+                done.append(what)
+            except Exception as exc:  # keep undoing: leave as little as possible behind
+                log.error("undo of %s failed: %s", what, exc)
+                done.append(f"{what} (undo failed: {exc})")
+        return done
+
+
+def add(req: Request) -> Result:
+    conf = load(req)
+    _refuse_impossible(conf)
+    undo = Undo()
+    host = Netlink()
+    ctx = _Attachment(req, conf, host)
+    try:
+        return _add(ctx, undo)
+    except BaseException as exc:
+        undone = undo.rollback()
+        if isinstance(exc, CNIError):
+            note = f"ADD failed at step: {undo.step}"
+            if undone:
+                note += f"; rolled back: {', '.join(reversed(undone))}"
+            exc.details = f"{exc.details}; {note}" if exc.details else note
+        raise
+    finally:
+        ctx.close()
+        host.close()
+
+
+def _refuse_impossible(conf: BridgeConf) -> None:
+    """Combinations the reference refuses, plus a result the config's version cannot carry."""
+    if conf.hairpin and conf.promisc:
+        raise InvalidConfig("cannot set hairpin mode and promiscuous mode at the same time")
+    if conf.disable_container_iface and conf.layer3:
+        raise InvalidConfig("cannot use IPAM when DisableContainerInterface flag is set")
+    if not conf.layer3 and not _version.has_interfaces(conf.net.cni_version):
+        # Checked before any change: the reference sets everything up, then fails to print.
+        raise IncompatibleVersion("cannot convert: no valid IP addresses",
+                                  f"a {conf.net.cni_version} result needs an IP address: "
+                                  "configure an ipam, or use cniVersion 0.3.0 or later")
+
+
+class _Attachment:
+    """What one ADD works on: the host socket, the container namespace and socket."""
+
+    __slots__ = ("req", "conf", "host", "fd", "ctr", "bridge", "bridge_mac", "veth", "container",
+                 "vlan_iface")
+
+    def __init__(self, req: Request, conf: BridgeConf, host: Netlink) -> None:
+        self.req, self.conf, self.host = req, conf, host
+        self.fd = -1
+        self.ctr: "Netlink | None" = None
+        self.bridge: "Link | None" = None
+        self.bridge_mac = ""
+        self.veth: "Link | None" = None
+        self.container: "Link | None" = None
+        self.vlan_iface: "Link | None" = None
+
+    def open_container(self) -> None:
+        """Open CNI_NETNS, and a netlink socket bound to it (it stays bound after we leave)."""
+        self.fd = open_netns(self.req.netns)
+        with netns.inside(self.fd):
+            self.ctr = Netlink()
+
+    def close(self) -> None:
+        if self.ctr is not None:
+            self.ctr.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def _add(ctx: _Attachment, undo: Undo) -> Result:
+    req, conf = ctx.req, ctx.conf
+    undo.at("ensure bridge")
+    ctx.bridge, ctx.bridge_mac = _ensure_bridge(ctx.host, conf)
+    undo.at("open netns")
+    ctx.open_container()
+    if ctx.ctr.link(req.ifname) is not None:
+        raise InterfaceExists(f"container veth name provided ({req.ifname}) already exists")
+    ipam = None
+    if conf.layer3:
+        undo.at("IPAM ADD")
+        ipam = delegate.call("ADD", conf.ipam_type, req)
+        undo.push("IPAM reservation", delegate.call, "DEL", conf.ipam_type, req)
+        faults.point("add.ipam-reserved")
+        if not ipam.ips:
+            raise DelegateFailure("IPAM plugin returned missing IP config")
+    undo.at("create veth")
+    ctx.veth = _create_container_veth(ctx, undo)
+    faults.point("add.veth-created")
+    undo.at("attach to bridge")
+    _attach_port(ctx.host, ctx.veth, ctx.bridge, conf, vlan=conf.vlan, trunk=conf.vlan_trunk,
+                 hairpin=conf.hairpin, isolated=conf.port_isolation)
+    faults.point("add.bridge-attached")
+    ctx.container = ctx.ctr.link(req.ifname)
+    if conf.macspoofchk:
+        undo.at("macspoofchk")
+        _spoofcheck_setup(ctx, undo)
+    result = _skeleton(ctx, ipam)
+    if conf.layer3:
+        _add_layer3(ctx, result, undo)
+    elif not conf.disable_container_iface:
+        undo.at("set container interface up")
+        ctx.ctr.set_up(ctx.container.index)
+    undo.at("wait for bridge port")
+    _finish(ctx, result)
+    result.to_dict(conf.net.cni_version)  # fails here, inside the undo scope, if not convertible
+    return result
+
+
+def _add_layer3(ctx: _Attachment, result: Result, undo: Undo) -> None:
+    conf = ctx.conf
+    gateways = _calc_gateways(result, conf)
+    undo.at("configure container interface")
+    _configure_container(ctx, result)
+    faults.point("add.addresses-configured")
+    if conf.is_gateway and any(gateways.values()):
+        undo.at("gateway address")
+        _ensure_gateways(ctx, result, gateways)
+    if conf.ip_masq:
+        undo.at("ipMasq")
+        from cni import ipmasq
+        backend = ipmasq.choose_backend(conf.ip_masq_backend)
+        name, cid, ifname = conf.net.name, ctx.req.container_id, ctx.req.ifname
+        undo.push("masquerade rules", ipmasq.teardown, name, ifname, cid)
+        ipmasq.setup(backend, [ip.address for ip in result.ips], name, ifname, cid)
+        faults.point("add.masq-added")
+
+
+def open_netns(path: str) -> int:
+    """cni.netns.open_netns with the reference's wording for a missing path."""
+    try:
+        return netns.open_netns(path)
+    except NetnsNotFound as exc:
+        raise NetnsNotFound(f'failed to open netns "{path}": failed to Statfs "{path}": '
+                            "no such file or directory") from exc
+
+
+# -- ADD steps ------------------------------------------------------------------------
+
+def _ensure_bridge(host: Netlink, conf: BridgeConf) -> "tuple[Link, str]":
+    """Create or reuse the bridge; never change an existing one's MTU or VLAN filtering."""
+    name = conf.bridge
+    try:
+        host.create_bridge(name, conf.mtu, conf.vlan_filtering)
+    except KernelError as exc:
+        detail = ("the kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), "
+                  "which vlan and vlanTrunk need") if exc.errno == errno.EOPNOTSUPP and \
+            conf.vlan_filtering else ""
+        raise NetlinkFailure(f'failed to create bridge "{name}": could not add "{name}": '
+                             f"{os.strerror(exc.errno)}", detail) from exc
+    bridge = host.link(name)
+    if bridge is None:
+        raise NetlinkFailure(f'failed to create bridge "{name}": could not lookup "{name}": '
+                             "Link not found")
+    if bridge.kind != "bridge":
+        raise BridgeConflict(f'failed to create bridge "{name}": "{name}" already exists but '
+                             "is not a bridge")
+    if conf.promisc and not bridge.promisc:
+        host.set_promisc(bridge.index)
+    sysctl.refuse_router_advertisements(name)
+    if not bridge.up:
+        host.set_up(bridge.index)
+    return bridge, bridge.mac
+
+
+def _new_veth(host: Netlink, peer: str, peer_fd: int, mtu: int, mac: str) -> "Link | None":
+    """A veth pair `veth<8 hex>` (here) + `peer`; None when `peer` is taken."""
+    for _ in range(VETH_NAME_TRIES):
+        name = "veth" + os.urandom(4).hex()
+        try:
+            host.create_veth(name, peer, peer_fd, mtu, mac)
+        except KernelError as exc:
+            if exc.errno != errno.EEXIST:
+                raise NetlinkFailure(f"failed to create veth pair for {peer!r}: {exc}") from exc
+            if host.link(name) is not None:
+                continue  # our random host name clashed: draw another
+            return None
+        link = host.link(name)
+        if link is None:
+            raise NetlinkFailure(f"failed to lookup {name!r}: Link not found")
+        return link
+    raise NetlinkFailure(f"failed to find a free host veth name in {VETH_NAME_TRIES} tries")
+
+
+def _create_container_veth(ctx: _Attachment, undo: Undo) -> Link:
+    req, conf = ctx.req, ctx.conf
+    veth = _new_veth(ctx.host, req.ifname, ctx.fd, conf.mtu, conf.mac)
+    if veth is None:
+        raise InterfaceExists(f"container veth name provided ({req.ifname}) already exists")
+    undo.push(f"veth {veth.name}", ctx.host.delete_link, veth.index)
+    return veth
+
+
+def _attach_port(host: Netlink, veth: Link, bridge: Link, conf: BridgeConf, vlan: int,
+                 trunk: "list[int] | None", hairpin: bool, isolated: bool) -> None:
+    """Host end: accept_ra=0, enslave and up, port flags, VLANs (reference setupVeth).
+    Hairpin and isolation are always written, as the reference does."""
+    sysctl.refuse_router_advertisements(veth.name)
+    host.set_master(veth.index, bridge.index)
+    host.set_port(veth.index, hairpin=hairpin, isolated=isolated)
+    if not vlan and trunk is None:
+        return
+    try:
+        if not conf.preserve_default_vlan:
+            present = host.bridge_vlans(veth.index)
+            if present:
+                host.bridge_vlan(veth.index, present, add=False)
+        entries = [(vid, 0) for vid in trunk or []]
+        native = vlan or (1 if trunk is not None else 0)
+        entries.insert(0, (native, BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED))
+        host.bridge_vlan(veth.index, entries)
+    except KernelError as exc:
+        detail = ("the kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)"
+                  if exc.errno == errno.EOPNOTSUPP else "")
+        raise NetlinkFailure(f"failed to setup vlan tag on interface {veth.name!r}: "
+                             f"{os.strerror(exc.errno)}", detail) from exc
+
+
+def _spoofcheck_setup(ctx: _Attachment, undo: Undo) -> None:
+    from cni import spoofcheck
+    ref = spoofcheck.ref_id(ctx.req.container_id, ctx.req.ifname)
+    undo.push("macspoofchk rules", spoofcheck.teardown, ref)
+    spoofcheck.setup(ctx.veth.name, ctx.container.mac, ref)
+
+
+def _skeleton(ctx: _Attachment, ipam: "Result | None") -> Result:
+    """The result before L3 details: [bridge, host veth, container] plus the IPAM's part."""
+    interfaces = [Interface(ctx.conf.bridge, mac=ctx.bridge_mac),
+                  Interface(ctx.veth.name, mac=ctx.veth.mac),
+                  Interface(ctx.req.ifname, mac=ctx.container.mac, sandbox=ctx.req.netns)]
+    if ipam is None:
+        return Result(interfaces=interfaces)
+    return Result(interfaces=interfaces, ips=[IPConfig(ip.address, ip.gateway) for ip in ipam.ips],
+                  routes=list(ipam.routes), dns=ipam.dns)
+
+
+def _calc_gateways(result: Result, conf: BridgeConf) -> "dict[int, list[str]]":
+    """Point every IP at interface 2, fill gateways (network+1), add default routes;
+    return the gateway CIDRs to put on the bridge, per family (reference calcGateways)."""
+    import ipaddress
+    gateways: "dict[int, list[str]]" = {4: [], 6: []}
+    default_found = {4: False, 6: False}
+    for ip in result.ips:
+        iface = ipaddress.ip_interface(ip.address)
+        family = iface.version
+        ip.interface = 2
+        if not ip.gateway and conf.is_gateway:
+            ip.gateway = str(iface.network.network_address + 1)
+        if conf.is_default_gateway and not default_found[family]:
+            default = "0.0.0.0/0" if family == 4 else "::/0"
+            if not any(r.gw and r.dst == default for r in result.routes):
+                result.routes.append(Route(default, gw=ip.gateway))
+            default_found[family] = True
+        if conf.is_gateway:
+            gateways[family].append(f"{ip.gateway}/{iface.network.prefixlen}")
+    return gateways
+
+
+def _configure_container(ctx: _Attachment, result: Result) -> None:
+    """Sysctls, addresses, up, DAD settle, routes in the container (reference ConfigureIface)."""
+    ifname, ctr, index = ctx.req.ifname, ctx.ctr, ctx.container.index
+    has_v6 = any(ip.family == 6 for ip in result.ips)
+    with netns.inside(ctx.fd):  # /proc/sys/net follows the caller's namespace
+        sysctl.set_dad(ifname, ctx.conf.enable_dad)
+        sysctl.set_arp_notify(ifname)
+        if has_v6:
+            sysctl.enable_ipv6(ifname)
+            sysctl.keep_addr_on_down(ifname)
+    for ip in result.ips:
+        try:
+            ctr.add_address(index, ip.address)
+        except KernelError as exc:
+            raise NetlinkFailure(f"failed to add IP addr {ip.address} to {ifname!r}: "
+                                 f"{os.strerror(exc.errno)}") from exc
+    ctr.set_up(index)
+    first_gw = {f: next((ip.gateway for ip in result.ips if ip.family == f and ip.gateway), "")
+                for f in (4, 6)}
+    if first_gw[6]:
+        ctr.wait_dad(index, DAD_TIMEOUT)
+    for route in result.routes:
+        gw = route.gw or first_gw[route.family]
+        try:
+            ctr.add_route(route.dst, index, gw=gw, priority=route.priority, table=route.table,
+                          scope=route.scope, mtu=route.mtu, advmss=route.advmss)
+        except KernelError as exc:
+            raise NetlinkFailure(f"failed to add route '{route.dst} via {gw or '<nil>'} dev "
+                                 f"{ifname}': {os.strerror(exc.errno)}") from exc
+
+
+def _ensure_gateways(ctx: _Attachment, result: Result, gateways: "dict[int, list[str]]") -> None:
+    """Gateway CIDRs on the bridge (or the vlan gateway veth), then forwarding per family."""
+    target, mac = ctx.bridge, ctx.bridge_mac
+    if ctx.conf.vlan:
+        target = _vlan_gateway(ctx)
+        mac = target.mac
+        result.interfaces.append(Interface(target.name, mac=target.mac))
+    for family, cidrs in gateways.items():
+        for cidr in cidrs:
+            _ensure_addr(ctx.host, target, family, cidr, mac, ctx.conf.force_address)
+        if cidrs:
+            sysctl.enable_forwarding(family)
+
+
+def _ensure_addr(host: Netlink, link: Link, family: int, cidr: str, mac: str,
+                 force: bool) -> None:
+    """The reference ensureAddr: one IPv4 address per bridge; IPv6 ones may coexist unless
+    their subnets overlap. Adding pins the MAC, so it no longer follows the lowest port's."""
+    import ipaddress
+    import socket
+    wanted = ipaddress.ip_interface(cidr)
+    for present, _, _ in host.addresses(link.index, socket.AF_INET if family == 4
+                                        else socket.AF_INET6):
+        if present == cidr:
+            return
+        have = ipaddress.ip_interface(present)
+        if family == 4 or wanted.ip in have.network or have.ip in wanted.network:
+            if not force:
+                raise BridgeConflict(f'failed to set bridge addr: "{link.name}" already has an '
+                                     f"IP address different from {cidr}",
+                                     "set forceAddress to replace it")
+            host.delete_address(link.index, present)
+    host.add_address(link.index, cidr, exclusive=False)
+    host.set_mac(link.index, mac)
+
+
+def _vlan_gateway(ctx: _Attachment) -> Link:
+    """`<bridge>.<vlan>`: a veth whose other end is a port of the bridge in that VLAN,
+    created once and shared (never undone, like the bridge)."""
+    host, conf = ctx.host, ctx.conf
+    name = f"{conf.bridge}.{conf.vlan}"
+    gateway = host.link(name)
+    if gateway is None:
+        port = _new_veth(host, name, -1, ctx.bridge.mtu, "")
+        if port is not None:  # None: a racing ADD created it first
+            # Never isolated: isolated container ports must still reach their gateway.
+            _attach_port(host, port, ctx.bridge, conf, vlan=conf.vlan, trunk=None,
+                         hairpin=False, isolated=False)
+        gateway = host.link(name)
+        if gateway is None:
+            raise NetlinkFailure(f"failed to create vlan gateway {name!r}")
+        sysctl.refuse_router_advertisements(name)
+        host.set_up(gateway.index)
+    return gateway
+
+
+def _finish(ctx: _Attachment, result: Result) -> None:
+    """Wait for the host port to forward, then report the MACs as they are now."""
+    if not ctx.conf.disable_container_iface:
+        ctx.veth = _wait_port(ctx.host, ctx.veth)
+    result.interfaces[1].mac = ctx.veth.mac
+    bridge = ctx.host.link(index=ctx.bridge.index)
+    if bridge is not None:
+        result.interfaces[0].mac = bridge.mac
+    if ctx.conf.net.dns:
+        result.dns = ctx.conf.net.dns
+
+
+def _wait_port(host: Netlink, veth: Link) -> Link:
+    import time
+    for delay in PORT_WAIT:
+        time.sleep(delay)
+        link = host.link(index=veth.index)
+        if link is None:
+            raise NetlinkFailure(f"host veth {veth.name!r} vanished")
+        if link.operstate == "UP":
+            return link
+    raise NetlinkFailure(f"bridge port in error state: {link.operstate.lower()}")
+
+
+# -- DEL -------------------------------------------------------------------------------
+
+def delete(req: Request) -> None:
+    """Best effort and idempotent: every step runs; the first error (with its code) is
+    raised at the end, the others are in its details."""
+    conf = load(req)
+    errors: "list[CNIError]" = []
+    # A kernel refusal here stops DEL before the IPAM release: the interface may still
+    # hold its address, and releasing it could hand it to another container while this
+    # one uses it. The runtime retries DEL.
+    _delete_container_link(req, conf)
+    faults.point("del.link-deleted")
+    if conf.layer3:
+        _attempt(errors, delegate.call, "DEL", conf.ipam_type, req)
+        faults.point("del.ipam-released")
+    if conf.macspoofchk:
+        from cni import spoofcheck
+        _attempt(errors, spoofcheck.teardown, spoofcheck.ref_id(req.container_id, req.ifname))
+    if conf.layer3 and conf.ip_masq:
+        from cni import ipmasq
+        _attempt(errors, ipmasq.teardown, conf.net.name, req.ifname, req.container_id)
+        faults.point("del.masq-removed")
+    _raise_all(errors)
+
+
+def _attempt(errors: "list[CNIError]", fn: object, *args: object) -> None:
+    try:
+        fn(*args)
+    except CNIError as exc:
+        log.error("DEL: %s", exc)
+        errors.append(exc)
+
+
+def _raise_all(errors: "list[CNIError]") -> None:
+    if not errors:
+        return
+    first = errors[0]
+    if len(errors) > 1:
+        others = "; ".join(str(e) for e in errors[1:])
+        first.details = f"{first.details}; also: {others}" if first.details else f"also: {others}"
+    raise first
+
+
+def _delete_container_link(req: Request, conf: BridgeConf) -> None:
+    """Delete CNI_IFNAME in the netns if it is ours. A missing or unusable netns (empty,
+    deleted, not a namespace) or a missing interface is nothing to do."""
+    if not req.netns:
+        return
+    try:
+        fd = netns.open_netns(req.netns)
+    except (NetnsNotFound, NotANetns) as exc:
+        log.info("DEL %s/%s: %s; cleaning up host state only", req.container_id, req.ifname, exc)
+        return
+    try:
+        with netns.inside(fd):
+            ctr = Netlink()
+        with ctr, Netlink() as host:
+            link = ctr.link(req.ifname)
+            if link is None:
+                return
+            if not _is_ours(link, host, conf, req):
+                log.warning("DEL: %s in %s is not the veth this plugin created; left in place",
+                            req.ifname, req.netns)
+                return
+            ctr.delete_link(link.index)
+    finally:
+        os.close(fd)
+
+
+def _is_ours(link: Link, host: Netlink, conf: BridgeConf, req: Request) -> bool:
+    """A veth whose peer is in our namespace, a port of our bridge (or of none), and, when
+    prevResult names it, with the MACs it reported (security: a reused netns path)."""
+    if link.kind != "veth" or not link.peer_index:
+        return False
+    peer = host.link(index=link.peer_index)
+    if peer is None or peer.kind != "veth" or peer.peer_index != link.index:
+        return False
+    if peer.master:
+        master = host.link(index=peer.master)
+        if master is None or master.name != conf.bridge:
+            return False
+    try:
+        prev = conf.net.prev_result()
+    except CNIError:
+        return True  # an unreadable prevResult must not block cleanup
+    for iface in prev.interfaces if prev is not None else []:
+        if iface.name == req.ifname and iface.sandbox == req.netns and iface.mac:
+            return iface.mac.lower() == link.mac.lower()
+    return True
+
+
+# -- CHECK ------------------------------------------------------------------------------
+
+def check(req: Request) -> None:
+    conf = load(req)
+    if conf.net.prev_result_raw is None:
+        raise InvalidConfig("Required prevResult missing")
+    prev = conf.net.prev_result()
+    fd = open_netns(req.netns)
+    try:
+        if conf.layer3:  # the reference also delegates in L2 mode and fails there
+            delegate.call("CHECK", conf.ipam_type, req)
+        with netns.inside(fd):
+            ctr = Netlink()
+        with ctr, Netlink() as host:
+            _check_links(prev, conf, req, host, ctr)
+            _check_addresses(prev, req.ifname, ctr)
+            _check_routes(prev, ctr)
+    finally:
+        os.close(fd)
+
+
+def _check_links(prev: Result, conf: BridgeConf, req: Request, host: Netlink,
+                 ctr: Netlink) -> None:
+    bridge_entry = next((i for i in prev.interfaces if i.name == conf.bridge), None)
+    container_entry = next((i for i in prev.interfaces
+                            if i.name == req.ifname and i.sandbox == req.netns), None)
+    bridge = _check_bridge(bridge_entry, conf, host)
+    if container_entry is None:
+        raise CheckFailed(f"Sandbox in prevResult  doesn't match configured netns: {req.netns}")
+    container = ctr.link(req.ifname)
+    if container is None:
+        raise CheckFailed(f"Interface name {req.ifname} not found")
+    if container.kind != "veth":
+        raise CheckFailed(f"Error: Container interface {req.ifname} not of type veth")
+    if container_entry.mac and container_entry.mac.lower() != container.mac:
+        raise CheckFailed(f"Interface {req.ifname} Mac {container_entry.mac} doesn't match "
+                          f"container Mac: {container.mac}")
+    for entry in prev.interfaces:
+        if entry.name in (conf.bridge, req.ifname) or entry.sandbox:
+            continue
+        veth = host.link(entry.name)
+        if veth is None:
+            raise CheckFailed(f"Interface name {entry.name} not found")
+        if veth.kind != "veth" or veth.index != container.peer_index or \
+                veth.peer_index != container.index or veth.master != bridge.index:
+            continue  # not the peer of our container interface: something else's
+        if entry.mac and entry.mac.lower() != veth.mac:
+            raise CheckFailed(f"Interface {entry.name} Mac doesn't match: {entry.mac} not found")
+        return
+    raise CheckFailed(f"CNI veth created for bridge {conf.bridge} was not found")
+
+
+def _check_bridge(entry: "Interface | None", conf: BridgeConf, host: Netlink) -> Link:
+    if entry is None:
+        raise CheckFailed(f"CNI created bridge {conf.bridge} in host namespace was not found")
+    bridge = host.link(entry.name)
+    if bridge is None:
+        raise CheckFailed(f"Interface name {entry.name} not found")
+    if bridge.kind != "bridge":
+        raise CheckFailed(f"Interface {entry.name} does not have link type of bridge")
+    if entry.mac and entry.mac.lower() != bridge.mac:
+        raise CheckFailed(f"Bridge interface {entry.name} Mac doesn't match: {entry.mac}")
+    if bridge.promisc != conf.promisc:
+        raise CheckFailed(f"Bridge interface {entry.name} configured Promisc Mode "
+                          f"{str(conf.promisc).lower()} doesn't match current state: "
+                          f"{str(bridge.promisc).lower()} ")
+    return bridge
+
+
+def _check_addresses(prev: Result, ifname: str, ctr: Netlink) -> None:
+    """Every prevResult address is on the interface, with a route to its subnet."""
+    import ipaddress
+    import socket
+    link = ctr.link(ifname)
+    present = {a for a, _, _ in ctr.addresses(link.index)}
+    for ip in prev.ips:
+        if ip.address not in present:
+            raise CheckFailed(f"Failed to match addr {ip.address} on interface {ifname}")
+        subnet = str(ipaddress.ip_interface(ip.address).network)
+        family = socket.AF_INET if ip.family == 4 else socket.AF_INET6
+        if not any(r.dst == subnet and r.table == 254 for r in ctr.route_list(family)):
+            raise CheckFailed(f"Failed to find Gateway {ip.gateway or '<nil>'} for interface "
+                              f"{ifname}")
+
+
+def _check_routes(prev: Result, ctr: Netlink) -> None:
+    """Every prevResult route exists (a route without gw: any route to that dst)."""
+    import socket
+    tables = {}
+    for route in prev.routes:
+        family = socket.AF_INET if route.family == 4 else socket.AF_INET6
+        if family not in tables:
+            tables[family] = ctr.route_list(family)
+        if not any(r.dst == route.dst and (not route.gw or r.gw == route.gw)
+                   for r in tables[family]):
+            raise CheckFailed(f"Expected Route {{Dst:{route.dst} GW:{route.gw or '<nil>'}}} "
+                              "not found in routing table")
+
+
+# -- GC and STATUS -----------------------------------------------------------------------
+
+def gc(req: Request) -> None:
+    """IPAM GC, then masquerade rules of attachments not in cni.dev/valid-attachments.
+    Without that key nothing is known to be stale, so no rule is touched."""
+    conf = load(req)
+    valid = valid_attachments(conf.net.raw)
+    errors: "list[CNIError]" = []
+    if conf.layer3:
+        _attempt(errors, delegate.call, "GC", conf.ipam_type, req)
+    if valid is not None:
+        from cni import ipmasq
+        _attempt(errors, ipmasq.gc, conf.net.name, valid)
+    _raise_all(errors)
+
+
+def valid_attachments(raw: dict) -> "list[tuple[str, str]] | None":
+    """(containerID, ifname) pairs from cni.dev/valid-attachments (or the spec-tag spelling
+    cni.dev/attachments); None when neither key is present."""
+    key = next((k for k in ("cni.dev/valid-attachments", "cni.dev/attachments") if k in raw), None)
+    if key is None:
+        return None
+    entries = raw[key] or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InvalidConfig(f"invalid field {key}", f"{key} must be a list of objects")
+    out = []
+    for entry in entries:
+        cid, ifname = entry.get("containerID"), entry.get("ifname")
+        if not isinstance(cid, str) or not isinstance(ifname, str):
+            raise InvalidConfig(f"invalid field {key}",
+                                "each attachment needs string containerID and ifname")
+        out.append((cid, ifname))
+    return out
+
+
+def status(req: Request) -> None:
+    """Ready when the IPAM says so (L2 needs nothing but the kernel)."""
+    conf = load(req)
+    if conf.layer3:
+        delegate.call("STATUS", conf.ipam_type, req)
