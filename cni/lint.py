@@ -1,0 +1,237 @@
+"""`pycni lint`: what is wrong with a network config file, field by field, with a hint.
+
+Where it sits: called by cni/cli.py only. The list-level keys are checked here
+(the rules libcni applies when it loads a file, see cni/runtime.py); each plugin
+object, as the plugin will receive it (name and cniVersion injected), is
+validated with the pydantic models of cni.models: "netconf" for every plugin,
+plus the model its `type` registered ("bridge"), plus its IPAM's ("host-local",
+which also runs host-local's own range parser). Problems make the file fail;
+notes (deprecated forms, a file that shadows this one, loose modes) do not.
+"""
+
+import json
+import os
+import stat
+
+from cni import validate
+from cni import version as _version
+from cni.errors import CNIError
+
+# Hints by pydantic error type; a few fields get their own (FIELD_HINTS).
+TYPE_HINTS = {
+    "bool_type": "write true or false (a JSON boolean, no quotes)",
+    "bool_parsing": "write true or false (a JSON boolean, no quotes)",
+    "int_type": "write a whole number without quotes",
+    "int_parsing": "write a whole number without quotes",
+    "int_from_float": "write a whole number",
+    "float_type": "write a number without quotes",
+    "string_type": "write a string in double quotes",
+    "list_type": "expected a JSON list: [ ... ]",
+    "dict_type": "expected a JSON object: { ... }",
+    "model_type": "expected a JSON object: { ... }",
+    "missing": "this key is required",
+    "literal_error": "use one of the values listed",
+    "greater_than_equal": "the value is below the allowed range",
+    "less_than_equal": "the value is above the allowed range",
+    "string_too_long": "the value is too long",
+    "string_too_short": "the value must not be empty",
+    "string_pattern_mismatch": "the value does not have the expected form",
+    "value_error": "the plugin's own parser refused this config",
+}
+FIELD_HINTS = {
+    "name": "start with a letter or digit, then letters, digits, '_', '.' or '-'",
+    "cniVersion": f"one of {', '.join(_version.SUPPORTED)}",
+    "mac": "a MAC address such as c2:11:22:33:44:55",
+    "bridge": "an interface name: 1-15 characters, no '/', ':' or spaces",
+    "subnet": "a network in CIDR form with no host bits, e.g. 10.88.0.0/16",
+    "ranges": 'a list of range sets: [[{"subnet": "10.88.0.0/16"}]]',
+}
+
+
+def check_file(path: str) -> "tuple[list[str], list[str]]":
+    """(problems, notes) for one config file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return [f"cannot read: {exc.strerror}"], []
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        return [f"not valid JSON: {exc} (hint: check commas, quotes and brackets)"], []
+    except UnicodeDecodeError:
+        return ["not valid JSON: not UTF-8 text"], []
+    if not isinstance(raw, dict):
+        return ["(root): not a JSON object (hint: a config is one {...} object)"], []
+    problems, notes = check_config(raw)
+    notes += _file_notes(path, raw)
+    return problems, notes
+
+
+def check_config(raw: dict) -> "tuple[list[str], list[str]]":
+    """Problems and notes of a parsed config (a list, or a single plugin object)."""
+    if "plugins" not in raw:
+        notes = ["single-plugin config (deprecated since spec 1.0.0): runtimes wrap it into a "
+                 "one-plugin list; prefer a .conflist"]
+        listed = {"cniVersion": raw.get("cniVersion"), "name": raw.get("name"), "plugins": [raw]}
+        problems, more = _check_list(listed, single=True)
+        return problems, notes + more
+    return _check_list(raw, single=False)
+
+
+def _check_list(raw: dict, single: bool) -> "tuple[list[str], list[str]]":
+    problems: "list[str]" = []
+    notes: "list[str]" = []
+    _check(problems, "name", raw.get("name"), validate.network_name)
+    cni_version = _check_versions(raw, problems, notes)
+    for key in ("disableCheck", "disableGC", "loadOnlyInlinedPlugins"):
+        value = raw.get(key, False)
+        if not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
+            problems.append(_line(key, "must be a boolean", TYPE_HINTS["bool_type"]))
+    plugins = raw.get("plugins")
+    if not isinstance(plugins, list) or not plugins or not all(isinstance(p, dict) for p in plugins):
+        problems.append(_line("plugins", "must be a non-empty list of plugin objects",
+                              'e.g. "plugins": [{"type": "bridge", ...}]'))
+        return problems, notes
+    for index, plugin in enumerate(plugins):
+        where = "" if single else f"plugins[{index}]"
+        more, extra = _check_plugin(plugin, raw.get("name"), cni_version, where)
+        problems += more
+        notes += extra
+    return problems, notes
+
+
+def _check_versions(raw: dict, problems: "list[str]", notes: "list[str]") -> str:
+    """Check cniVersion/cniVersions; the version a libcni >= 1.2 runtime would run."""
+    declared = raw.get("cniVersion")
+    if declared is None:
+        notes.append("no cniVersion: read as 0.1.0 (results in the oldest format)")
+    elif not isinstance(declared, str) or declared not in _version.SUPPORTED:
+        problems.append(_line("cniVersion", f"unsupported version {json.dumps(declared)}",
+                              FIELD_HINTS["cniVersion"]))
+    versions = raw.get("cniVersions", [])
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        problems.append(_line("cniVersions", "must be a list of version strings",
+                              FIELD_HINTS["cniVersion"]))
+        return declared if isinstance(declared, str) else _version.DEFAULT
+    for i, v in enumerate(versions):
+        if v not in _version.SUPPORTED:
+            problems.append(_line(f"cniVersions[{i}]", f"unsupported version {json.dumps(v)}",
+                                  FIELD_HINTS["cniVersion"]))
+    from cni.runtime import negotiate
+    try:
+        chosen = negotiate(raw)
+    except CNIError:
+        return _version.DEFAULT
+    if versions and chosen != declared:
+        notes.append(f"runs as {chosen} with libcni >= 1.2 (the highest of cniVersion and "
+                     f"cniVersions); older runtimes use {declared}")
+    return chosen
+
+
+def _check_plugin(plugin: dict, name: object, cni_version: str,
+                  where: str) -> "tuple[list[str], list[str]]":
+    problems: "list[str]" = []
+    notes: "list[str]" = []
+    prefix = f"{where}." if where else ""
+    if not _check(problems, f"{prefix}type", plugin.get("type"), validate.plugin_type):
+        return problems, notes
+    conf = dict(plugin, name=name, cniVersion=cni_version)
+    schemas = ["netconf"]
+    known = _registered()
+    kind = plugin["type"]
+    if kind in known:
+        schemas.append(kind)
+    elif kind != "loopback":
+        notes.append(f"{prefix}type {kind!r}: pycni has no schema for it; generic keys checked only")
+    ipam = plugin.get("ipam")
+    ipam_type = ipam.get("type") if isinstance(ipam, dict) else None
+    if ipam_type in known and ipam_type not in schemas:
+        schemas.append(ipam_type)
+    seen: "set[str]" = set()
+    for schema in schemas:
+        for line in _schema_problems(conf, schema, prefix):
+            if line not in seen:
+                seen.add(line)
+                problems.append(line)
+    return problems, notes
+
+
+def _registered() -> "set[str]":
+    """The model names registered in cni.models (its first validation imports the
+    plugins' model modules, which register themselves)."""
+    from cni import models
+    models.errors({}, "netconf")
+    return set(models.MODELS)
+
+
+def _schema_problems(conf: dict, schema: str, prefix: str) -> "list[str]":
+    from pydantic import ValidationError
+
+    from cni import models
+    try:
+        models.MODELS[schema].model_validate(conf)
+    except ValidationError as exc:
+        return [_line(prefix + _path(e["loc"]), e["msg"], _hint(e)) for e in exc.errors()]
+    return []
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _hint(error: dict) -> str:
+    field = next((p for p in reversed(error["loc"]) if isinstance(p, str)), "")
+    if error["type"] in ("string_pattern_mismatch", "value_error", "missing") and field in FIELD_HINTS:
+        return FIELD_HINTS[field]
+    return TYPE_HINTS.get(error["type"], FIELD_HINTS.get(field, ""))
+
+
+def _check(problems: "list[str]", field: str, value: object, check: object) -> bool:
+    try:
+        check(value)
+    except CNIError as exc:
+        last = field.rsplit(".", 1)[-1]
+        problems.append(_line(field, exc.msg + (f" ({exc.details})" if exc.details else ""),
+                              FIELD_HINTS.get(last, "")))
+        return False
+    return True
+
+
+def _line(field: str, message: str, hint: str) -> str:
+    return f"{field}: {message}" + (f" (hint: {hint})" if hint else "")
+
+
+def _file_notes(path: str, raw: dict) -> "list[str]":
+    """Things about the file itself: modes, and another file that shadows it."""
+    notes = []
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0
+    if mode & 0o077:
+        notes.append(f"mode {mode:04o}: configs may carry secrets; 0600 is recommended "
+                     "(CIS Kubernetes 1.1.9)")
+    shadow = _shadowed_by(path, raw.get("name"))
+    if shadow:
+        notes.append(f"network {raw.get('name')!r} is also defined by {shadow}, which runtimes "
+                     "find first: this file is not used")
+    return notes
+
+
+def _shadowed_by(path: str, name: object) -> str:
+    from cni import runtime
+    if not isinstance(name, str) or not path.endswith(runtime.LIST_EXT + runtime.SINGLE_EXT):
+        return ""
+    for other in runtime.conf_files(os.path.dirname(os.path.abspath(path))):
+        if os.path.samefile(other, path):
+            return ""
+        try:
+            if runtime.load_file(other).name == name:
+                return other
+        except CNIError:
+            continue
+    return ""
