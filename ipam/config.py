@@ -127,9 +127,10 @@ def _ip_maybe_prefix(text: object) -> object:
     """'10.1.2.3' or '10.1.2.3/24' -> the address (the prefix comes from the range)."""
     if isinstance(text, str) and text.count("/") == 1:
         address, prefix = text.split("/")
-        if not (prefix.isdigit() and prefix.isascii() and int(prefix) <= 128):
+        ip = parse_ip(address)
+        if not (prefix.isdigit() and prefix.isascii() and int(prefix) <= ip.max_prefixlen):
             raise ValueError(text)
-        text = address
+        return ip
     return parse_ip(text)
 
 
