@@ -2,13 +2,13 @@
 
 ADD sets `lo` up inside CNI_NETNS (CNI_IFNAME is ignored: it is always `lo`)
 and returns it with its loopback addresses, or passes prevResult through
-unchanged when the plugin is chained. DEL sets `lo` down; a missing netns or an
-empty CNI_NETNS is success. CHECK verifies `lo` is up. GC and STATUS have
-nothing to do.
+unchanged when the plugin is chained. DEL sets `lo` down; a missing netns, a
+path that is no longer a namespace, or an empty CNI_NETNS is success. CHECK
+verifies `lo` is up. GC and STATUS have nothing to do.
 """
 
-from cni import netns
-from cni.errors import CheckFailed, InterfaceNotFound, NetlinkFailure, NetnsNotFound
+from cni import log, netns
+from cni.errors import CheckFailed, InterfaceNotFound, NetlinkFailure, NetnsNotFound, NotANetns
 from cni.netlink import Link, Netlink
 from cni.request import Request
 from cni.types import Interface, IPConfig, Result
@@ -17,14 +17,13 @@ NAME = "loopback"
 
 
 def add(req: Request) -> Result:
+    prev = req.conf.prev_result()  # a bad prevResult fails before anything changes
     with netns.entered(req.netns), Netlink() as nl:
         lo = _lo(nl)
+        _refuse_foreign([a for a, _, _ in nl.addresses(lo.index)])
         nl.set_up(lo.index)
-        addresses = [a for a, _, _ in nl.addresses(lo.index)]
-    foreign = [a for a in addresses if not (a.startswith("127.") or a == "::1/128")]
-    if foreign:
-        raise NetlinkFailure(f"loopback interface found with non-loopback address {foreign[0]!r}")
-    prev = req.conf.prev_result()
+        addresses = [a for a, _, _ in nl.addresses(lo.index)]  # the kernel adds them on up
+    _refuse_foreign(addresses)
     if prev is not None:
         return prev
     first = [next((a for a in addresses if (":" in a) == v6), None) for v6 in (False, True)]
@@ -40,6 +39,10 @@ def delete(req: Request) -> None:
             nl.set_down(_lo(nl).index)
     except (NetnsNotFound, InterfaceNotFound):
         pass  # already gone: DEL is idempotent
+    except NotANetns as exc:
+        # What an unmounted netns leaves behind (an empty file): the namespace
+        # is gone and with it the only thing loopback ever changed.
+        log.warning("DEL: %s; nothing to undo", exc)
 
 
 def check(req: Request) -> None:
@@ -54,6 +57,12 @@ def gc(req: Request) -> None:
 
 def status(req: Request) -> None:
     """Always ready: loopback needs nothing but the kernel."""
+
+
+def _refuse_foreign(addresses: "list[str]") -> None:
+    foreign = [a for a in addresses if not (a.startswith("127.") or a == "::1/128")]
+    if foreign:
+        raise NetlinkFailure(f"loopback interface found with non-loopback address {foreign[0]!r}")
 
 
 def _lo(nl: Netlink) -> Link:
