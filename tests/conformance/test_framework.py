@@ -627,3 +627,34 @@ def test_loopback_gc_and_status_succeed_silently(host, command):
     out = run_plugin("loopback", command, conf(), container_id="", ifname="",
                      env={"CNI_NETNS": "", "CNI_ARGS": ""}, host=host)
     assert (out.rc, out.stdout) == (0, ""), out
+
+
+# -- the exec path stays lean (design-notes: every exec pays Python start-up) -----------
+
+HEAVY = ("click", "asyncio", "logging", "dataclasses", "typing", "pydantic", "subprocess",
+         "importlib.metadata", "pyroute2.iproute", "pyroute2.ndb", "pyroute2.nftables")
+PROBE = """
+import io, json, sys
+from cni import skel
+env = dict(CNI_COMMAND=sys.argv[1], CNI_CONTAINERID="ctr-1", CNI_NETNS=sys.argv[2],
+           CNI_IFNAME="lo")
+out = io.StringIO()
+rc = skel.run("cni.plugins.loopback", env=env, stdout=out, stderr=io.StringIO(),
+              stdin=io.BytesIO(json.dumps({"cniVersion": "1.0.0", "name": "n"}).encode()))
+print(json.dumps({"rc": rc, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("command, netns_ok", [("ADD", True), ("CHECK", True), ("DEL", True),
+                                               ("ADD", False), ("VERSION", True)])
+def test_exec_path_imports_nothing_heavy(ns, command, netns_ok):
+    import subprocess
+    import sys
+    path = ns["container"].path if netns_ok else "/run/netns/pycni-t-does-not-exist"
+    proc = subprocess.run(["ip", "netns", "exec", ns["host"].name, sys.executable, "-I", "-c", PROBE,
+                           command, path], capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout)
+    assert report["rc"] == (0 if netns_ok else 1), report["out"]
+    heavy = [m for m in report["modules"]
+             if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
