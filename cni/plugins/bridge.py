@@ -52,6 +52,7 @@ VETH_NAME_TRIES = 10
 # 0, 50, 500, 1000, 1000 ms; it is usually up within a millisecond).
 PORT_WAIT = (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0)
 DAD_TIMEOUT = 5.0
+ZERO_MAC = "00:00:00:00:00:00"
 _MISSING = object()
 
 
@@ -517,7 +518,13 @@ def _ensure_addr(host: Netlink, link: Link, family: int, cidr: str, mac: str,
                                      "set forceAddress to replace it")
             host.delete_address(link.index, present)
     host.add_address(link.index, cidr, exclusive=False)
-    host.set_mac(link.index, mac)
+    if mac == ZERO_MAC:
+        # A bridge that lost its last port reads 00:00:00:00:00:00 (the kernel's doing);
+        # pin what it has now that our port is attached.
+        current = host.link(index=link.index)
+        mac = current.mac if current is not None else ZERO_MAC
+    if mac != ZERO_MAC:
+        host.set_mac(link.index, mac)
 
 
 def _vlan_gateway(ctx: _Attachment) -> Link:
@@ -608,14 +615,18 @@ def _raise_all(errors: "list[CNIError]") -> None:
 
 
 def _delete_container_link(req: Request, conf: BridgeConf) -> None:
-    """Delete CNI_IFNAME in the netns if it is ours. A missing or unusable netns (empty,
-    deleted, not a namespace) or a missing interface is nothing to do."""
-    if not req.netns:
-        return
-    try:
-        fd = netns.open_netns(req.netns)
-    except (NetnsNotFound, NotANetns) as exc:
-        log.info("DEL %s/%s: %s; cleaning up host state only", req.container_id, req.ifname, exc)
+    """Delete CNI_IFNAME in the netns if it is ours. Without a usable netns (empty, deleted,
+    not a namespace) the host end named in prevResult goes instead, if it is still there
+    (the namespace may live on behind a stale path); a missing interface is nothing to do."""
+    fd = -1
+    if req.netns:
+        try:
+            fd = netns.open_netns(req.netns)
+        except (NetnsNotFound, NotANetns) as exc:
+            log.info("DEL %s/%s: %s; cleaning up host state only", req.container_id,
+                     req.ifname, exc)
+    if fd < 0:
+        _delete_host_veth(req, conf)
         return
     try:
         with netns.inside(fd):
@@ -631,6 +642,27 @@ def _delete_container_link(req: Request, conf: BridgeConf) -> None:
             ctr.delete_link(link.index)
     finally:
         os.close(fd)
+
+
+def _delete_host_veth(req: Request, conf: BridgeConf) -> None:
+    """The host veth that prevResult reports, if it is still a port of our bridge with the
+    reported MAC: deleting it removes the container end too."""
+    try:
+        prev = conf.net.prev_result()
+    except CNIError:
+        return
+    entries = [i for i in (prev.interfaces if prev is not None else [])
+               if not i.sandbox and i.name != conf.bridge and i.name.startswith("veth")]
+    if not entries:
+        return
+    with Netlink() as host:
+        bridge = host.link(conf.bridge)
+        for entry in entries:
+            veth = host.link(entry.name)
+            if veth is None or veth.kind != "veth" or bridge is None or \
+                    veth.master != bridge.index or (entry.mac and entry.mac.lower() != veth.mac):
+                continue
+            host.delete_link(veth.index)
 
 
 def _is_ours(link: Link, host: Netlink, conf: BridgeConf, req: Request) -> bool:
