@@ -36,7 +36,7 @@ def find(plugin_type: str, path: "list[str]") -> str:
         candidate = os.path.join(directory, plugin_type)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise PluginNotFound(f"failed to find plugin {plugin_type!r} in path [{' '.join(path)}]")
+    raise PluginNotFound(f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]')
 
 
 def call(command: str, plugin_type: str, req: Request) -> "Result | None":
