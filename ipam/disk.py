@@ -165,12 +165,20 @@ class DiskStore(Store):
 
     def _open_dir(self, create: bool) -> "int | None":
         try:
-            return os.open(self.path, _DIR_FLAGS)
+            return self._open_dir_fd()
         except FileNotFoundError:
             if not create:
                 return None
         _make_dirs(self.path)
-        return os.open(self.path, _DIR_FLAGS)
+        return self._open_dir_fd()
+
+    def _open_dir_fd(self) -> int:
+        try:
+            return os.open(self.path, _DIR_FLAGS)
+        except (NotADirectoryError, OSError) as exc:
+            if exc.errno in (errno.ENOTDIR, errno.ELOOP) and os.path.islink(self.path):
+                raise OSError(errno.ELOOP, "the network directory is a symlink") from None
+            raise
 
     def _open_lock(self) -> int:
         return os.open(LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
