@@ -45,7 +45,8 @@ def call(command: str, plugin_type: str, req: Request) -> "Result | None":
     module = IN_PROCESS.get(plugin_type)
     if module is not None and _is_ours(found, plugin_type):
         plugin = __import__(module, fromlist=["NAME"])
-        return getattr(plugin, VERBS[command])(req.with_command(command))
+        handler = getattr(plugin, VERBS[command], None)  # none: success, as the skel has it
+        return handler(req.with_command(command)) if handler is not None else None
     return _exec(command, found, req)
 
 

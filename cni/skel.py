@@ -53,12 +53,12 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: obje
         req.stdin = _read(stdin, required=True)
         from cni import netconf
         conf = netconf.parse(req.stdin)
+        from cni import log
+        log.configure(conf.raw, _name(plugin))  # from here on, failures reach the logFile
         if conf.cni_version in _version.SUPPORTED:
             cni_version = conf.cni_version
         _version.check(conf.cni_version, command)
         req.conf = conf
-        from cni import log
-        log.configure(conf.raw, _name(plugin))
         if command in ("ADD", "CHECK", "DEL"):
             refuse_own_netns(req)
         if isinstance(plugin, str):

@@ -658,3 +658,10 @@ def test_exec_path_imports_nothing_heavy(ns, command, netns_ok):
     heavy = [m for m in report["modules"]
              if any(m == h or m.startswith(h + ".") for h in HEAVY)]
     assert heavy == []
+
+
+def test_78_version_gate_failures_reach_the_log_file(ns, tmp_path):
+    path = tmp_path / "lo.log"
+    out = lo(ns, "CHECK", conf("0.3.1", logFile=str(path)))
+    assert_error(out, 1)
+    assert "config version does not allow CHECK" in path.read_text()

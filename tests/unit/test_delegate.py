@@ -237,11 +237,12 @@ def test_marker_on_a_type_we_do_not_ship_is_executed(tmp_path):
 
 
 def test_our_installed_executables_carry_the_marker():
-    """bin/<plugin> is what CNI_PATH holds: its marker is what enables in-process calls."""
-    from support import BIN
+    """The venv's bin/<plugin> is what CNI_PATH holds: its marker enables in-process calls."""
+    from pathlib import Path
+    venv_bin = Path(sys.executable).parent
     for kind in ("host-local", "loopback"):
-        assert delegate._is_ours(str(BIN / kind), kind)
-        assert not delegate._is_ours(str(BIN / kind), "bridge")
+        assert delegate._is_ours(str(venv_bin / kind), kind)
+        assert not delegate._is_ours(str(venv_bin / kind), "bridge")
 
 
 def test_a_file_that_cannot_be_executed_is_code_111(tmp_path):
@@ -249,3 +250,12 @@ def test_a_file_that_cannot_be_executed_is_code_111(tmp_path):
     path.write_bytes(b"\x7fELF garbage, not a program")
     path.chmod(0o755)
     assert code_of(delegate.call, "ADD", "fake-ipam", request([tmp_path])) == 111
+
+
+@pytest.mark.parametrize("command", ["GC", "STATUS"])
+def test_in_process_plugin_without_the_verb_is_success(tmp_path, fake_module, monkeypatch, command):
+    """As exec'd through the skel, a verb the plugin does not define succeeds."""
+    monkeypatch.delattr(sys.modules["pycni_fake_ipam"], command.lower())
+    script(tmp_path, "fake-ipam", "exit 1", marker="fake-ipam")
+    assert delegate.call(command, "fake-ipam", request([tmp_path])) is None
+    assert fake_module == []
