@@ -90,11 +90,13 @@ def parse_args(text: str) -> "dict[str, str]":
         args[parts[0]] = parts[1]
     ignore = args.get("IgnoreUnknown", "0").lower()
     if ignore not in ("1", "true", "0", "false"):
-        raise InvalidEnvironment(f"ARGS: IgnoreUnknown must be 1, true, 0 or false, not {_quote(ignore)}")
+        raise InvalidEnvironment("ARGS: IgnoreUnknown must be 1, true, 0 or false, "
+                                 f"not {_quote(ignore)}")
     unknown = [pair for pair in text.split(";") if pair.split("=")[0] not in KNOWN_ARGS]
     if unknown and ignore in ("0", "false"):
         raise InvalidEnvironment(f"ARGS: unknown args [{' '.join(map(_quote, unknown))}]",
-                                 "add IgnoreUnknown=1 to CNI_ARGS to ignore keys this plugin does not use")
+                                 "add IgnoreUnknown=1 to CNI_ARGS to ignore keys the plugin does "
+                                 "not use")
     return args
 
 

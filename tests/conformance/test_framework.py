@@ -8,11 +8,12 @@ test-made "host" namespace, against a test-made container namespace.
 """
 
 import json
+from pathlib import Path
 
 import pytest
-
 from support import Outcome, run_plugin
 
+REFERENCE = Path("/work/shared/docs/reference-outputs")
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LEGACY = ("0.1.0", "0.2.0")
 WITH_IP_VERSION = ("0.3.0", "0.3.1", "0.4.0")
@@ -154,7 +155,7 @@ def test_07_missing_variables_are_code_4_naming_each(ns, command, missing, named
 
 
 def test_07_missing_variables_message_matches_the_reference(ns):
-    reference = json.loads(open("/work/shared/docs/reference-outputs/err-missing-all.json").read())
+    reference = json.loads((REFERENCE / "err-missing-all.json").read_text())
     err = assert_error(lo(ns, "ADD", container_id=None, netns=None, ifname=None), 4)
     assert (err["code"], err["msg"]) == (reference["code"], reference["msg"])
 
@@ -572,7 +573,7 @@ def test_loopback_add_check_del_for_every_version(ns, version):
 
 
 def test_loopback_matches_the_reference_output(ns):
-    reference = json.loads(open("/work/shared/docs/reference-outputs/loopback-ADD.json").read())
+    reference = json.loads((REFERENCE / "loopback-ADD.json").read_text())
     obj = assert_result(lo(ns, "ADD", conf("1.0.0")), "1.0.0")
     reference["interfaces"][0]["sandbox"] = ns["container"].path
     assert obj == reference

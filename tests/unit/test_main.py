@@ -4,9 +4,9 @@ import importlib.util
 import sys
 
 import pytest
+from support import ROOT
 
 from cni import main, skel
-from support import ROOT
 
 
 @pytest.mark.parametrize("name", ["bridge", "host-local", "loopback"])
