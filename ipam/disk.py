@@ -30,7 +30,7 @@ import stat
 
 from cni import faults, log, validate
 from cni.errors import StoreFailure, TryAgainLater
-from ipam.store import Allocation, Store
+from ipam.store import Allocation, Store, release_all
 
 LOCK = "lock"
 CURSOR_PREFIX = "last_reserved_ip."
@@ -416,19 +416,6 @@ class DiskStore(Store):
         if space.f_bfree == 0 or (space.f_files and space.f_ffree == 0):
             return f"no space left on the filesystem holding the IPAM store {probe}"
         return ""
-
-
-def release_all(store: Store, ips: "list[str]") -> None:
-    """Release each address; keep going on errors and report them together."""
-    errors = []
-    for ip in ips:
-        try:
-            store.release(ip)
-        except StoreFailure as exc:
-            errors.append(str(exc))
-    if errors:
-        raise StoreFailure(f"could not release {len(errors)} of {len(ips)} reservations",
-                           "; ".join(errors))
 
 
 def _address_order(entry: Allocation) -> "tuple[int, int]":

@@ -28,6 +28,8 @@ directory, and temp files left by a crash are removed by the next lock holder.
 
 import abc
 
+from cni.errors import StoreFailure
+
 
 class Allocation:
     """One entry named like an address: who holds it, or what is wrong with it.
@@ -123,3 +125,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def status_problem(self) -> str:
         """Why a reservation could not be written now ('' when it could); writes nothing."""
+
+
+def release_all(store: Store, ips: "list[str]") -> None:
+    """Release each address; keep going on errors and report them together."""
+    errors = []
+    for ip in ips:
+        try:
+            store.release(ip)
+        except StoreFailure as exc:
+            errors.append(str(exc))
+    if errors:
+        raise StoreFailure(f"could not release {len(errors)} of {len(ips)} reservations",
+                           "; ".join(errors))

@@ -26,8 +26,9 @@ from cni.errors import CheckFailed, CNIError, InvalidConfig, NotAvailable, Store
 from cni.request import Request
 from cni.types import DNS, IPConfig, Result
 from ipam import allocator, config
-from ipam.disk import DiskStore, release_all
+from ipam.disk import DiskStore
 from ipam.ranges import parse_ip_or_none
+from ipam.store import Store, release_all
 
 NAME = "host-local"
 VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
@@ -42,7 +43,7 @@ def add(req: Request) -> Result:
     return Result(cfg.cni_version, ips=ips, routes=cfg.routes, dns=dns)
 
 
-def reserve_all(store: DiskStore, range_sets: list, wanted: list, container_id: str,
+def reserve_all(store: Store, range_sets: list, wanted: list, container_id: str,
                 ifname: str) -> "list[IPConfig]":
     """One address per set, made durable; on any failure none of them stays reserved."""
     reserved: "list[str]" = []
@@ -59,7 +60,7 @@ def reserve_all(store: DiskStore, range_sets: list, wanted: list, container_id: 
     return ips
 
 
-def reserve_one(store: DiskStore, index: int, range_set: object, want: object,
+def reserve_one(store: Store, index: int, range_set: object, want: object,
                 container_id: str, ifname: str) -> tuple:
     """The address of set `index` for this attachment, as (address, range)."""
     try:
@@ -80,7 +81,7 @@ def reserve_one(store: DiskStore, index: int, range_set: object, want: object,
                         exc.code) from exc
 
 
-def _roll_back(store: DiskStore, reserved: "list[str]") -> None:
+def _roll_back(store: Store, reserved: "list[str]") -> None:
     try:
         release_all(store, reserved)
     except StoreFailure as exc:  # keep the original error; log what stays behind
@@ -163,7 +164,8 @@ def status(req: Request) -> None:
     problem = store.status_problem()
     if problem:
         raise NotAvailable(f"host-local cannot serve ADD: {problem}")
-    taken = [ip for ip in map(parse_ip_or_none, store.taken()) if ip is not None]
+    # only canonical names: exactly the files the allocator would collide with
+    taken = [ip for name in store.taken() if (ip := parse_ip_or_none(name)) is not None and str(ip) == name]
     for index, range_set in enumerate(cfg.range_sets):
         used = sum(1 for ip in taken if (r := range_set.range_for(ip)) is not None and ip != r.gateway)
         if used >= range_set.size():
