@@ -44,6 +44,7 @@ SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
 IFA_F_TENTATIVE = 0x40
 IFA_F_DADFAILED = 0x08
+IFA_F_NODAD = 0x02
 
 _classes: dict = {}
 
@@ -320,13 +321,17 @@ class Netlink:
                         flags if flags is not None else m["flags"]))
         return out
 
-    def add_address(self, index: int, cidr: str, exclusive: bool = True) -> None:
-        """Add `ip/prefix` to a link (EEXIST raises unless exclusive=False)."""
+    def add_address(self, index: int, cidr: str, exclusive: bool = True,
+                    nodad: bool = False) -> None:
+        """Add `ip/prefix` to a link (EEXIST raises unless exclusive=False); `nodad`
+        makes an IPv6 address usable at once instead of tentative during DAD."""
         address, prefix = cidr.split("/")
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        attrs = [["IFA_LOCAL", address], ["IFA_ADDRESS", address]]
+        attrs: list = [["IFA_LOCAL", address], ["IFA_ADDRESS", address]]
         if family == socket.AF_INET:
             attrs.append(["IFA_BROADCAST", _broadcast(address, int(prefix))])
+        elif nodad:
+            attrs.append(["IFA_FLAGS", IFA_F_NODAD])
         try:
             self.request("addr", RTM_NEWADDR,
                          {"family": family, "prefixlen": int(prefix), "index": index},

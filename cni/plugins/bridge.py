@@ -517,7 +517,9 @@ def _ensure_addr(host: Netlink, link: Link, family: int, cidr: str, mac: str,
                                      f"IP address different from {cidr}",
                                      "set forceAddress to replace it")
             host.delete_address(link.index, present)
-    host.add_address(link.index, cidr, exclusive=False)
+    # No DAD for the gateway: the subnet is ours by the IPAM's word, and a tentative
+    # gateway would leave new IPv6 containers without a router for a second or two.
+    host.add_address(link.index, cidr, exclusive=False, nodad=True)
     if mac == ZERO_MAC:
         # A bridge that lost its last port reads 00:00:00:00:00:00 (the kernel's doing);
         # pin what it has now that our port is attached.
