@@ -666,3 +666,48 @@ def test_78_version_gate_failures_reach_the_log_file(ns, tmp_path):
     out = lo(ns, "CHECK", conf("0.3.1", logFile=str(path)))
     assert_error(out, 1)
     assert "config version does not allow CHECK" in path.read_text()
+
+
+# -- cni.netns: entering a namespace and always coming back ------------------------------
+
+NETNS_PROBE = """
+import json, os, sys
+from cni import netns
+from cni.errors import CNIError
+ino = lambda p: os.stat(p).st_ino
+fds = len(os.listdir("/proc/self/fd"))
+home, target = ino("/proc/self/ns/net"), ino(sys.argv[1])
+try:
+    with netns.entered(sys.argv[1]):
+        inside = ino("/proc/self/ns/net")
+        raise RuntimeError("fails inside")
+except RuntimeError:
+    pass
+after = ino("/proc/self/ns/net")
+codes = {}
+for path in sys.argv[2:]:
+    try:
+        os.close(netns.open_netns(path))
+        codes[path] = 0
+    except CNIError as exc:
+        codes[path] = exc.code
+print(json.dumps({"home": home, "target": target, "inside": inside, "after": after,
+                  "codes": codes, "fds": [fds, len(os.listdir("/proc/self/fd"))]}))
+"""
+
+
+def test_netns_entered_runs_inside_and_always_returns(ns, tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "plain").write_text("")
+    (tmp_path / "dir").mkdir()
+    paths = ["/run/netns/pycni-t-does-not-exist", str(tmp_path / "plain"), str(tmp_path / "dir"),
+             "/proc/self/ns/uts", ns["container"].path]
+    proc = subprocess.run(["ip", "netns", "exec", ns["host"].name, sys.executable, "-I", "-c",
+                           NETNS_PROBE, ns["container"].path, *paths],
+                          capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout)
+    assert report["inside"] == report["target"] != report["home"]
+    assert report["after"] == report["home"]
+    assert list(report["codes"].values()) == [100, 101, 101, 101, 0]
+    assert report["fds"][0] == report["fds"][1]  # no descriptor left open on any path
