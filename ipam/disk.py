@@ -175,7 +175,7 @@ class DiskStore(Store):
     def _open_dir_fd(self) -> int:
         try:
             return os.open(self.path, _DIR_FLAGS)
-        except (NotADirectoryError, OSError) as exc:
+        except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP) and os.path.islink(self.path):
                 raise OSError(errno.ELOOP, "the network directory is a symlink") from None
             raise

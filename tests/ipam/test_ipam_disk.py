@@ -388,6 +388,23 @@ def test_full_disk_fails_with_store_failure_and_reserves_nothing(tmp_path):
             assert store.release_by_owner("old", "eth0") == ["10.1.2.2"]
 
 
+def test_permission_denied_is_a_store_failure_with_its_reason(tmp_path, monkeypatch):
+    import errno
+    reserve(tmp_path, "10.1.2.2", "old")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with make(tmp_path).session() as store:
+        monkeypatch.setattr(os, "link", denied)
+        with pytest.raises(StoreFailure) as exc:
+            store.reserve("10.1.2.3", "dummy", "eth0", 0)
+        monkeypatch.undo()
+    assert exc.value.msg.endswith("cannot reserve 10.1.2.3 in " + str(tmp_path / "mynet") + ": Permission denied")
+    assert exc.value.details == "permission denied: the plugin must run as root (or own dataDir)"
+    assert sorted(contents(tmp_path / "mynet")) == ["10.1.2.2", "last_reserved_ip.0", "lock"]
+
+
 # -- STATUS checks ----------------------------------------------------------------------------------------
 
 def test_status_problem_writes_nothing(tmp_path):

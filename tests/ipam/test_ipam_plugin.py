@@ -389,6 +389,16 @@ def test_status_healthy_is_silent_and_writes_nothing(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_status_leaves_an_existing_store_exactly_as_it_was(tmp_path):
+    c = conf(tmp_path, subnet="10.1.2.0/24")
+    added(c)
+    snapshot = lambda: {p.name: (p.read_bytes(), p.stat().st_mtime_ns)  # noqa: E731
+                        for p in (tmp_path / "mynet").iterdir()}
+    before, dir_mtime = snapshot(), (tmp_path / "mynet").stat().st_mtime_ns
+    assert status(c).ok
+    assert snapshot() == before and (tmp_path / "mynet").stat().st_mtime_ns == dir_mtime
+
+
 def test_status_reports_an_exhausted_range_set_then_add_del_still_work(tmp_path):
     c = conf(tmp_path, ranges=[[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.3.0/30"}]])
     added(c)
