@@ -7,7 +7,6 @@ on its own temp dataDir, with a clean environment as a runtime gives them.
 """
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support import BIN, GO_BIN  # noqa: E402
+from support import BIN, GO_BIN
 
 
 def once(exe: Path, command: str, conf: bytes, cid: str) -> float:

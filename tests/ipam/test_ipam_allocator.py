@@ -8,10 +8,10 @@ attachment, optionally a requested address; it runs our plugin's own
 import ipaddress
 
 import pytest
+from fakes import FakeStore
 
 from cni.errors import AddressUnavailable, PoolExhausted, StoreFailure
 from cni.plugins.host_local import reserve_all, reserve_one
-from fakes import FakeStore
 from ipam import allocator
 from ipam.ranges import Range, RangeSet
 

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from support import run_plugin
 
 from cni.types import Result
-from support import run_plugin
 
 N = 50
 

@@ -400,7 +400,7 @@ def test_permission_denied_is_a_store_failure_with_its_reason(tmp_path, monkeypa
         with pytest.raises(StoreFailure) as exc:
             store.reserve("10.1.2.3", "dummy", "eth0", 0)
         monkeypatch.undo()
-    assert exc.value.msg.endswith("cannot reserve 10.1.2.3 in " + str(tmp_path / "mynet") + ": Permission denied")
+    assert exc.value.msg == f"cannot reserve 10.1.2.3 in {tmp_path / 'mynet'}: Permission denied"
     assert exc.value.details == "permission denied: the plugin must run as root (or own dataDir)"
     assert sorted(contents(tmp_path / "mynet")) == ["10.1.2.2", "last_reserved_ip.0", "lock"]
 

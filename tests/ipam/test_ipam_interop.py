@@ -7,15 +7,13 @@
 Go 1.1.1 speaks cniVersion <= 1.0.0, so every config here is 1.0.0.
 """
 
-import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
+from support import BIN, GO_BIN, run_plugin
 
 from cni.types import Result
-from support import BIN, GO_BIN, run_plugin
 
 VERSION = "1.0.0"
 NETNS = "/some/where"

@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import run_plugin
 
 from cni.types import Result
-from support import run_plugin
 
 VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 NETNS = "/some/where"
@@ -152,7 +152,8 @@ def test_h7_first_add_prints_no_error_about_the_last_reserved_ip(tmp_path, versi
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_h8_custom_ip_from_config_args(tmp_path, version):
-    c = conf(tmp_path, version, ranges=[[{"subnet": "10.1.2.0/24"}]], top={"args": {"cni": {"ips": ["10.1.2.88"]}}})
+    c = conf(tmp_path, version, ranges=[[{"subnet": "10.1.2.0/24"}]],
+             top={"args": {"cni": {"ips": ["10.1.2.88"]}}})
     assert addresses(added(c)) == ["10.1.2.88/24"]
 
 
@@ -392,8 +393,10 @@ def test_status_healthy_is_silent_and_writes_nothing(tmp_path):
 def test_status_leaves_an_existing_store_exactly_as_it_was(tmp_path):
     c = conf(tmp_path, subnet="10.1.2.0/24")
     added(c)
-    snapshot = lambda: {p.name: (p.read_bytes(), p.stat().st_mtime_ns)  # noqa: E731
-                        for p in (tmp_path / "mynet").iterdir()}
+
+    def snapshot() -> dict:
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "mynet").iterdir()}
+
     before, dir_mtime = snapshot(), (tmp_path / "mynet").stat().st_mtime_ns
     assert status(c).ok
     assert snapshot() == before and (tmp_path / "mynet").stat().st_mtime_ns == dir_mtime
@@ -482,10 +485,11 @@ def test_item_80_ipam_lookup_follows_cni_path_order_and_refuses_paths(tmp_path, 
     from cni.errors import InvalidConfig
     from cni.request import Request
     first, second = tmp_path / "first", tmp_path / "second"
-    for d, marker in ((first, "first"), (second, "second")):
+    for d, host_part in ((first, 1), (second, 2)):
         d.mkdir()
         exe = d / "fake-ipam"
-        exe.write_text(f"#!/bin/sh\necho '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.0.0.{1 if marker == 'first' else 2}/24\"}}]}}'\n")
+        answer = json.dumps({"cniVersion": "1.0.0", "ips": [{"address": f"10.0.0.{host_part}/24"}]})
+        exe.write_text(f"#!/bin/sh\necho '{answer}'\n")
         exe.chmod(0o755)
     req = Request("ADD", "dummy", NETNS, "eth0", path=[str(first), str(second)],
                   stdin=b'{"cniVersion":"1.0.0","name":"n"}', env={})
