@@ -29,7 +29,7 @@ import os
 import stat
 
 from cni import faults, log, validate
-from cni.errors import StoreFailure, TryAgainLater
+from cni.errors import CNIError, StoreFailure, TryAgainLater
 from ipam.store import Allocation, Store, release_all
 
 LOCK = "lock"
@@ -82,7 +82,7 @@ def parse_owner(ip: str, data: bytes, mtime: float = 0.0) -> Allocation:
 def _is_ifname(value: str) -> bool:
     try:
         validate.ifname(value)
-    except Exception:
+    except CNIError:
         return False
     return True
 
