@@ -172,12 +172,13 @@ def _schema_problems(conf: dict, schema: str, prefix: str) -> "list[str]":
     try:
         models.MODELS[schema].model_validate(conf)
     except ValidationError as exc:
-        return [_line(prefix + _path(e["loc"]), e["msg"], _hint(e)) for e in exc.errors()]
+        return [_line(_path(prefix, e["loc"]), e["msg"], _hint(e)) for e in exc.errors()]
     return []
 
 
-def _path(loc: tuple) -> str:
-    out = ""
+def _path(prefix: str, loc: tuple) -> str:
+    """'plugins[0].' + ('ipam', 'ranges', 0, 0, 'subnet') -> 'plugins[0].ipam.ranges[0][0].subnet'."""
+    out = prefix.rstrip(".")
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(root)"
