@@ -555,3 +555,31 @@ def test_lock_timeout_gives_try_again_later(tmp_path):
     finally:
         os.close(fd)
     assert hl("DEL", c).ok
+
+
+# -- against the reference's captured outputs (Debian 1.1.1) ---------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "docs" / "reference-outputs"
+
+
+def test_add_prints_byte_for_byte_what_the_reference_printed(tmp_path):
+    rcnet = json.loads((REFERENCE / "conf-rcnet-1.0.0.conf").read_text())
+    rcnet["ipam"]["dataDir"] = str(tmp_path)
+    (tmp_path / "rcnet").mkdir()
+    (tmp_path / "rcnet" / "last_reserved_ip.0").write_bytes(b"10.250.1.79")  # the case's prior state
+    out = hl("ADD", rcnet, cid="c9")
+    assert out.stdout == (REFERENCE / "hostlocal-ADD.json").read_text()
+
+
+def test_exhaustion_message_is_the_reference_one_with_a_specific_code(tmp_path):
+    reference = json.loads((REFERENCE / "err-range-exhausted.json").read_text())
+    c = conf(tmp_path, "1.0.0", subnet="10.250.3.0/30")
+    added(c, cid="c1")
+    out = hl("ADD", c, cid="c2")
+    assert out.json["msg"] == reference["msg"]
+    assert (reference["code"], out.code) == (999, 104)
+
+
+def test_version_answers_every_supported_version():
+    out = run_plugin("host-local", "VERSION", {"cniVersion": "0.4.0"}, container_id=None, ifname=None)
+    assert out.json == {"cniVersion": "0.4.0", "supportedVersions": VERSIONS}
