@@ -65,33 +65,36 @@ def main() -> None:
 # -- running networks (libcni / cnitool) ----------------------------------------
 
 
+# Options shared by several commands (click builds a fresh Option per use).
+CONF_DIR = click.option("--conf-dir", envvar="NETCONFPATH", default="/etc/cni/net.d",
+                        show_default=True, metavar="DIR",
+                        help="Directory of network configs [env: NETCONFPATH].")
+CACHE_DIR = click.option("--cache-dir", envvar="PYCNI_CACHE_DIR", default="/var/lib/cni",
+                         show_default=True, metavar="DIR",
+                         help="libcni cache root; results are in DIR/results "
+                              "[env: PYCNI_CACHE_DIR].")
+CNI_PATH = click.option("--cni-path", envvar="CNI_PATH", default="/opt/cni/bin",
+                        show_default=True, metavar="DIRS",
+                        help="Colon-separated plugin directories [env: CNI_PATH].")
+ATTACHMENT = (
+    click.option("-i", "--ifname", envvar="CNI_IFNAME", default="eth0", show_default=True,
+                 help="Container interface [env: CNI_IFNAME]."),
+    click.option("--container-id", metavar="ID",
+                 help="Act for this container ID (default: cnitool's, derived from the "
+                      "netns path)."),
+    click.option("--args", "cni_args", envvar="CNI_ARGS", default="", metavar="K=V;...",
+                 help="CNI_ARGS for the plugins [env: CNI_ARGS]."),
+    click.option("--cap-args", envvar="CAP_ARGS", default="", metavar="JSON",
+                 help="Capability args, a JSON object; a plugin receives the ones it "
+                      "declares in `capabilities` [env: CAP_ARGS]."),
+)
+
+
 def _runtime_options(attachment: bool):
-    """The options every runtime verb takes; cnitool's environment variables work too."""
+    """The options of the runtime verbs; cnitool's environment variables work too."""
+    options = (CONF_DIR, CNI_PATH, CACHE_DIR, *(ATTACHMENT if attachment else ()))
+
     def decorate(f):
-        options = [
-            click.option("--conf-dir", envvar="NETCONFPATH", default="/etc/cni/net.d",
-                         show_default=True, metavar="DIR",
-                         help="Directory of network configs [env: NETCONFPATH]."),
-            click.option("--cni-path", envvar="CNI_PATH", default="/opt/cni/bin",
-                         show_default=True, metavar="DIRS",
-                         help="Colon-separated plugin directories [env: CNI_PATH]."),
-            click.option("--cache-dir", envvar="PYCNI_CACHE_DIR", default="/var/lib/cni",
-                         show_default=True, metavar="DIR",
-                         help="libcni cache root; results go in DIR/results [env: PYCNI_CACHE_DIR]."),
-        ]
-        if attachment:
-            options += [
-                click.option("-i", "--ifname", envvar="CNI_IFNAME", default="eth0",
-                             show_default=True, help="Container interface [env: CNI_IFNAME]."),
-                click.option("--container-id", metavar="ID",
-                             help="Act for this container ID (default: cnitool's, derived "
-                                  "from the netns path)."),
-                click.option("--args", "cni_args", envvar="CNI_ARGS", default="",
-                             metavar="K=V;...", help="CNI_ARGS for the plugins [env: CNI_ARGS]."),
-                click.option("--cap-args", envvar="CAP_ARGS", default="", metavar="JSON",
-                             help="Capability args, a JSON object; a plugin receives the "
-                                  "ones it declares in `capabilities` [env: CAP_ARGS]."),
-            ]
         for option in reversed(options):
             f = option(f)
         return f
@@ -204,10 +207,11 @@ def gc(network: str, netns: "str | None", conf_dir: str, cni_path: str, cache_di
     if not keep and not probe.can_probe():
         raise Failed("telling live attachments from stale ones needs root; "
                      "pass --valid CONTAINERID/IFNAME for each live one")
-    if keep:
-        is_valid = lambda e: (e.container_id, e.ifname) in keep  # noqa: E731
-    else:
-        is_valid = lambda e: probe.alive(e.netns)  # noqa: E731
+    def is_valid(entry: object) -> bool:
+        if keep:
+            return (entry.container_id, entry.ifname) in keep
+        return probe.alive(entry.netns)
+
     deleted, errors = _run(rt.gc, net, is_valid)
     for entry in deleted:
         click.echo(f"deleted stale attachment {entry.container_id} {entry.ifname}"
@@ -246,12 +250,7 @@ def ipam() -> None:
 
 def _ipam_options(f):
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-    f = click.option("--cache-dir", envvar="PYCNI_CACHE_DIR", default="/var/lib/cni",
-                     show_default=True, metavar="DIR",
-                     help="libcni cache root (results in DIR/results) [env: PYCNI_CACHE_DIR].")(f)
-    f = click.option("--conf-dir", envvar="NETCONFPATH", default="/etc/cni/net.d",
-                     show_default=True, metavar="DIR",
-                     help="Network configs, for ranges and dataDir [env: NETCONFPATH].")(f)
+    f = CONF_DIR(f)
     f = click.option("--data-dir", metavar="DIR",
                      help="host-local dataDir (default: the network config's, else "
                           f"{DEFAULT_DATA_DIR}).")(f)
@@ -268,8 +267,7 @@ def _views(network: "str | None", data_dir: "str | None", conf_dir: str) -> list
 
 @ipam.command("ls", epilog=EXIT_CODES)
 @_ipam_options
-def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, cache_dir: str,
-            as_json: bool) -> None:
+def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, as_json: bool) -> None:
     """List every allocation (of NETWORK, or of all networks) and range utilisation.
 
     Shows IP, container ID, interface, age of the reservation file and, for a
@@ -284,13 +282,15 @@ def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, cache_
     _table(["NETWORK", "IP", "CONTAINER ID", "IFNAME", "AGE", "PROBLEM"],
            [[v.name, a.ip, a.container_id, a.ifname or "-", _age(now - a.mtime), a.problem]
             for v in views for a in v.allocations])
-    ranges = [[v.name, str(i), u.range, str(u.used), str(u.size), f"{u.percent:.0f}%"]
-              for v in views for i, u in enumerate(v.ranges or [])]
+    ranges = [[v.name, str(u.set_index), u.range, str(u.used), str(u.size), f"{u.percent:.0f}%"]
+              for v in views for u in v.ranges or []]
     if ranges:
         click.echo()
         _table(["NETWORK", "SET", "RANGE", "USED", "SIZE", "USE"], ranges)
     for v in views:
-        if v.ranges is None:
+        if v.note:
+            click.echo(f"({v.name}: {v.note})", err=True)
+        elif v.ranges is None:
             click.echo(f"({v.name}: no config in {conf_dir}, utilisation unknown)", err=True)
 
 
@@ -301,9 +301,12 @@ def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
         raise Failed("looking inside network namespaces needs root")
     views = _views(network, data_dir, conf_dir)
     cached = _cached(cache_dir)
+    scans: dict = {}  # one walk through the namespaces per bridge (it filters the host veths)
+    for v in views:
+        if v.bridge not in scans:
+            scans[v.bridge] = probe.scan(_netns_of(cached), v.bridge)
     return [f for v in views
-            for f in inspect.classify(v, cached, probe.scan(_netns_of(cached), v.bridge),
-                                      min_age=min_age)]
+            for f in inspect.classify(v, cached, scans[v.bridge], min_age=min_age)]
 
 
 def _cached(cache_dir: str) -> dict:
@@ -323,6 +326,7 @@ _MIN_AGE = click.option("--min-age", default=60.0, show_default=True, metavar="S
 
 @ipam.command("leaks", epilog=EXIT_CODES)
 @_ipam_options
+@CACHE_DIR
 @_MIN_AGE
 def ipam_leaks(network: "str | None", data_dir: "str | None", conf_dir: str, cache_dir: str,
                as_json: bool, min_age: float) -> None:
@@ -351,6 +355,7 @@ def _show_findings(findings: list, as_json: bool) -> None:
 
 @ipam.command("release", epilog=EXIT_CODES)
 @_ipam_options
+@CACHE_DIR
 @_MIN_AGE
 @click.option("--yes", is_flag=True, help="Really release (default: only show what would go).")
 def ipam_release(network: "str | None", data_dir: "str | None", conf_dir: str, cache_dir: str,

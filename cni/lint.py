@@ -71,8 +71,8 @@ def check_file(path: str) -> "tuple[list[str], list[str]]":
 def check_config(raw: dict) -> "tuple[list[str], list[str]]":
     """Problems and notes of a parsed config (a list, or a single plugin object)."""
     if "plugins" not in raw:
-        notes = ["single-plugin config (deprecated since spec 1.0.0): runtimes wrap it into a "
-                 "one-plugin list; prefer a .conflist"]
+        notes = [("single-plugin config (deprecated since spec 1.0.0): runtimes wrap it into a "
+                  "one-plugin list; prefer a .conflist")]
         listed = {"cniVersion": raw.get("cniVersion"), "name": raw.get("name"), "plugins": [raw]}
         problems, more = _check_list(listed, single=True)
         return problems, notes + more

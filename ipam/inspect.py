@@ -128,9 +128,10 @@ def _store_names(root: str) -> "list[str]":
 
 def _host_local(network: object) -> "object | None":
     """The host-local plugin's config as it would receive it (NetConf), or None."""
+    import json
+
     from cni.netconf import NetConf
     from cni.runtime import plugin_config
-    import json
     for plugin in network.plugins:
         ipam = plugin.get("ipam")
         if isinstance(ipam, dict) and ipam.get("type") == "host-local":

@@ -50,7 +50,7 @@ class Lab:
               **env: str) -> subprocess.CompletedProcess:
         argv = (["ip", "netns", "exec", host.name] if host else []) + [str(PYCNI), *args]
         return subprocess.run(argv, env=self.env(**env), capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
 
     def calls(self) -> "list[dict]":
         if not self.log.exists():

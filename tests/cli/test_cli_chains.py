@@ -13,9 +13,9 @@ import os
 import time
 
 import pytest
+from support import BIN, GO_BIN
 
 from cli.kit import Lab, cnitool_id, ok
-from support import BIN, GO_BIN
 
 OLD = time.time() - 3600  # reservations older than the leak scan's grace period
 

@@ -44,7 +44,8 @@ def conf_dir(tmp_path, store):
         "cniVersion": "1.0.0", "name": NET, "plugins": [
             {"type": "bridge", "bridge": "br-inspect", "ipam": {
                 "type": "host-local", "dataDir": str(store),
-                "ranges": [[{"subnet": "10.80.0.0/24"}], [{"subnet": "fd80::/120"}]]}}]}))
+                "ranges": [[{"subnet": "10.80.0.0/25"}, {"subnet": "10.80.0.128/25"}],
+                           [{"subnet": "fd80::/120"}]]}}]}))
     return d
 
 
@@ -64,8 +65,9 @@ def test_ls_table_shows_every_allocation_and_range_use(conf_dir):
     assert rows[2] == [NET, "10.80.0.3", "ctr-b", "-", "2h00m"]       # legacy: no ifname
     assert rows[3] == [NET, "10.80.0.9", "-", "2h00m", "empty"]
     assert rows[5] == ["NETWORK", "SET", "RANGE", "USED", "SIZE", "USE"]
-    assert rows[6] == [NET, "0", "10.80.0.1-10.80.0.254", "3", "253", "1%"]
-    assert rows[7] == [NET, "1", "fd80::1-fd80::ff", "0", "254", "0%"]
+    assert rows[6] == [NET, "0", "10.80.0.1-10.80.0.126", "3", "125", "2%"]
+    assert rows[7] == [NET, "0", "10.80.0.129-10.80.0.254", "0", "125", "0%"]
+    assert rows[8] == [NET, "1", "fd80::1-fd80::ff", "0", "254", "0%"]
 
 
 def test_ls_json_has_the_same_facts(conf_dir, store):
@@ -78,8 +80,10 @@ def test_ls_json_has_the_same_facts(conf_dir, store):
         ("10.80.0.2", "ctr-a", "eth0", ""), ("10.80.0.3", "ctr-b", None, ""),
         ("10.80.0.9", "", None, "empty")]
     assert all(a["ageSeconds"] >= 7199 for a in view["allocations"])
-    assert [(r["range"], r["used"], r["size"], r["gateway"]) for r in view["ranges"]] == [
-        ("10.80.0.1-10.80.0.254", 3, 253, "10.80.0.1"), ("fd80::1-fd80::ff", 0, 254, "fd80::1")]
+    assert [(r["set"], r["range"], r["used"], r["size"], r["gateway"]) for r in view["ranges"]] == [
+        (0, "10.80.0.1-10.80.0.126", 3, 125, "10.80.0.1"),
+        (0, "10.80.0.129-10.80.0.254", 0, 125, "10.80.0.129"),
+        (1, "fd80::1-fd80::ff", 0, 254, "fd80::1")]
 
 
 def test_ls_without_a_config_lists_allocations_and_says_use_is_unknown(store, tmp_path):

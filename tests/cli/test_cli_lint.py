@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import ROOT
 
 from cni.cli import cli
-from support import ROOT
 
 GOOD = {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": "pycni", "plugins": [
     {"type": "bridge", "bridge": "cni0", "isGateway": True,

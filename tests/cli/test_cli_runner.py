@@ -199,7 +199,7 @@ def test_check_converts_the_cached_result_to_the_lists_version(lab):
     ok(lab.pycni("add", "recnet", NETNS))
     lab.write_conf("10-rec.conflist", chain(version="0.4.0"))  # edited while attached
     ok(lab.pycni("check", "recnet", NETNS))
-    prev = [c for c in lab.calls() if c["command"] == "CHECK"][0]["stdin"]["prevResult"]
+    prev = next(c for c in lab.calls() if c["command"] == "CHECK")["stdin"]["prevResult"]
     assert prev["cniVersion"] == "0.4.0" and prev["ips"][0]["version"] == "4"
 
 
