@@ -15,7 +15,7 @@ Keys read here (spec 1.1.0 section 1, plus logging):
   capabilities, prevResult, logFile, logLevel.
 """
 
-import json
+from cni import fastjson as json
 
 from cni import validate
 from cni import version as _version

@@ -10,7 +10,6 @@ variable counts as missing. CNI_PATH is only needed when a plugin delegates, so
 `cni.delegate` asks for it, not this module.
 """
 
-from cni import validate
 from cni.errors import InvalidEnvironment
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
@@ -66,6 +65,7 @@ def from_env(env: "dict[str, str]", stdin: bytes = b"") -> Request:
         raise InvalidEnvironment(f"required env variables [{','.join(missing)}] missing")
     request = Request(command, env=dict(env), stdin=stdin)
     if command in ("ADD", "DEL", "CHECK"):
+        from cni import validate  # here, not above: VERSION never needs it (nor its `re`)
         request.container_id = validate.container_id(env["CNI_CONTAINERID"])
         request.ifname = validate.ifname(env["CNI_IFNAME"])
         request.netns = env.get("CNI_NETNS", "")

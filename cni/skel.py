@@ -19,7 +19,7 @@ early errors stay cheap) or any object with `NAME` and the verb functions `add`,
    traceback logged. Either way: exactly one JSON object on stdout, exit 1.
 """
 
-import json
+from cni import fastjson as json
 import os
 import sys
 
