@@ -34,11 +34,13 @@ echo "$version" > "$stage/$bundle/PYCNI_BUNDLE"  # how `pycni install` knows the
 for name in $NAMES; do ln -s "$bundle/pycni" "$stage/$name"; done
 
 # Smoke test before packing: every plugin name answers VERSION, the CLI its version.
+# (Output is captured first: `cmd | grep -q` fails under pipefail when grep exits early.)
 for plugin in $PLUGINS; do
-  CNI_COMMAND=VERSION "$stage/$plugin" </dev/null | grep -q '"1.1.0"' \
-    || { echo "dist: $plugin does not answer VERSION" >&2; exit 1; }
+  answer=$(CNI_COMMAND=VERSION "$stage/$plugin" </dev/null)
+  [[ $answer == *'"1.1.0"'* ]] || { echo "dist: $plugin does not answer VERSION" >&2; exit 1; }
 done
-"$stage/pycni" version | grep -q "pycni $version (frozen bundle)" \
+answer=$("$stage/pycni" version)
+[[ $answer == *"pycni $version (frozen bundle)"* ]] \
   || { echo "dist: the pycni CLI does not run from the bundle" >&2; exit 1; }
 
 # Entries are listed (not "."), so unpacking never touches the modes of /opt/cni/bin.
