@@ -96,9 +96,11 @@ def _split(cidr: str) -> "tuple[int, str, str]":
 # -- running the tools -----------------------------------------------------------
 
 def find_tool(name: str) -> "str | None":
-    """The tool's absolute path on PATH (then the usual sbin directories), or None."""
-    dirs = [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")]
-    for directory in dirs + [d for d in SEARCH if d not in dirs]:
+    """The tool's absolute path on PATH (as the reference's exec.LookPath; the usual
+    directories only when PATH is unset or empty), or None. Relative PATH entries are
+    ignored: they would resolve against whatever directory the runtime left us in."""
+    dirs = [d for d in os.environ.get("PATH", "").split(":") if d.startswith("/")] or SEARCH
+    for directory in dirs:
         path = os.path.join(directory, name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path

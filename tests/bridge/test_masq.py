@@ -4,6 +4,8 @@ OBS "state after two 1.0.0 ADDs" is the golden iptables output; the nftables
 golden is the reference's pkg/ip/ipmasq_nftables_linux_test.go.
 """
 
+import shutil
+
 import pytest
 
 from bridge.kit import GO, conf, with_prev
@@ -150,4 +152,32 @@ def test_ipv6_masquerade_rules_removed_on_del(node, backend):
     node.add(config, ctr, "c1")
     assert node.leftovers("rcnet") != {}
     assert node.run("DEL", config, ctr, "c1").ok
+    assert node.leftovers("rcnet", ctr) == {}
+
+
+def _path_with(tmp_path, *tools):
+    """A PATH directory holding only `ip` (the test runner's) and the given tools."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    for tool in ("ip",) + tools:
+        (directory / tool).symlink_to(shutil.which(tool))
+    return directory
+
+
+def test_unset_backend_falls_back_to_nftables_without_iptables(node, tmp_path):
+    """ipMasqBackend unset: iptables when usable, else nftables (reference 1.6+)."""
+    only_nft = _path_with(tmp_path, "nft")
+    config = _rcnet(node)
+    ctr = node.container()
+    node.add(config, ctr, "c1", env={"PATH": str(only_nft)})
+    assert node.nat(4) == [] and len(node.masq_rules()) == 1
+    assert node.run("DEL", config, ctr, "c1", env={"PATH": str(only_nft)}).ok
+    assert node.masq_rules() == []
+
+
+def test_requested_backend_missing_is_a_firewall_error(node, tmp_path):
+    empty = _path_with(tmp_path)
+    ctr = node.container()
+    out = node.run("ADD", _rcnet(node), ctr, "c1", env={"PATH": str(empty)})
+    assert out.code == 109 and "iptables-save not found" in out.json["msg"]
     assert node.leftovers("rcnet", ctr) == {}
