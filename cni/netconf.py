@@ -117,7 +117,14 @@ def _is(value: object, kind: type) -> bool:
 def _wrong(field: str, kind: type, value: object) -> InvalidConfig:
     return InvalidConfig(f"invalid field {field}",
                          f"{field} must be {_KINDS.get(kind, kind.__name__)}, "
-                         f"got {json.dumps(value)[:80]}")
+                         f"got {_preview(value)}")
+
+
+def _preview(value: object) -> str:
+    try:
+        return json.dumps(value)[:80]
+    except (RecursionError, ValueError):  # nested deeper than the encoder's stack
+        return f"a deeply nested {type(value).__name__}"
 
 
 def load(stdin: bytes) -> dict:
@@ -127,6 +134,8 @@ def load(stdin: bytes) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         detail = "unexpected end of JSON input" if not stdin.strip() else str(exc)
         raise DecodingFailure(f"error unmarshall network config: {detail}") from exc
+    except RecursionError as exc:  # '[[[[...' deeper than the parser's stack
+        raise DecodingFailure("error unmarshall network config: nested too deeply") from exc
     if not isinstance(data, dict):
         raise DecodingFailure("error unmarshall network config: not a JSON object")
     return data

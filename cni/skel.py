@@ -99,7 +99,7 @@ def version_info(stdin: bytes) -> dict:
     cni_version = _version.CURRENT
     try:
         asked = json.loads(stdin).get("cniVersion") if stdin.strip() else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         asked = None
     if asked in _version.SUPPORTED:
         cni_version = asked
