@@ -240,8 +240,7 @@ def _refuse_impossible(conf: BridgeConf) -> None:
 class _Attachment:
     """What one ADD works on: the host socket, the container namespace and socket."""
 
-    __slots__ = ("req", "conf", "host", "fd", "ctr", "bridge", "bridge_mac", "veth", "container",
-                 "vlan_iface")
+    __slots__ = ("req", "conf", "host", "fd", "ctr", "bridge", "bridge_mac", "veth", "container")
 
     def __init__(self, req: Request, conf: BridgeConf, host: Netlink) -> None:
         self.req, self.conf, self.host = req, conf, host
@@ -251,7 +250,6 @@ class _Attachment:
         self.bridge_mac = ""
         self.veth: "Link | None" = None
         self.container: "Link | None" = None
-        self.vlan_iface: "Link | None" = None
 
     def open_container(self) -> None:
         """Open CNI_NETNS, and a netlink socket bound to it (it stays bound after we leave)."""
