@@ -71,13 +71,28 @@ def from_env(env: "dict[str, str]", stdin: bytes = b"") -> Request:
         request.netns = env.get("CNI_NETNS", "")
         if len(request.netns) > 4096 or "\0" in request.netns:
             raise InvalidEnvironment("CNI_NETNS is not a valid path")
-        request.args = parse_args(env.get("CNI_ARGS", ""))
+        request.args = parse_args(env.get("CNI_ARGS", ""), strict=command != "DEL")
     request.path = [p for p in env.get("CNI_PATH", "").split(":") if p]
     return request
 
 
-def parse_args(text: str) -> "dict[str, str]":
-    """CNI_ARGS 'K1=V1;K2=V2' -> dict, as strictly as the Go library parses it."""
+def parse_args(text: str, strict: bool = True) -> "dict[str, str]":
+    """CNI_ARGS 'K1=V1;K2=V2' -> dict, as strictly as the Go library parses it.
+
+    DEL is not strict: a DEL refused over CNI_ARGS would leave the attachment's
+    resources behind, and nothing DEL does depends on them.
+    """
+    try:
+        return _parse_args(text)
+    except InvalidEnvironment as exc:
+        if strict:
+            raise
+        from cni import log
+        log.warning("ignoring invalid CNI_ARGS on DEL: %s", exc.msg)
+        return {}
+
+
+def _parse_args(text: str) -> "dict[str, str]":
     if not text:
         return {}
     if len(text) > MAX_ARGS:

@@ -400,6 +400,15 @@ def test_45_second_del_succeeds(ns):
     assert (out.rc, out.stdout) == (0, ""), out
 
 
+@pytest.mark.parametrize("args", ["none", "FOO=bar"])
+def test_45_del_with_invalid_cni_args_still_cleans_up(ns, args):
+    """The reference loopback's own DEL test passes CNI_ARGS=none; a DEL must not fail on it."""
+    assert_result(lo(ns, "ADD"), "1.1.0")
+    out = lo(ns, "DEL", args=args)
+    assert out.rc == 0 and out.stdout == "", out
+    assert not lo_up(ns["container"])
+
+
 def test_46_del_for_a_never_added_attachment_succeeds(ns):
     out = lo(ns, "DEL", container_id="never-added")
     assert (out.rc, out.stdout) == (0, ""), out

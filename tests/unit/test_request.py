@@ -98,9 +98,21 @@ def test_unusable_netns_path_is_code_4(netns):
     assert error_of(request.from_env, env("ADD", CNI_NETNS=netns)).code == 4
 
 
-@pytest.mark.parametrize("command", ["ADD", "CHECK", "DEL"])
-def test_cni_args_are_parsed_for_attachment_verbs(command):
+@pytest.mark.parametrize("command", ["ADD", "CHECK"])
+def test_cni_args_are_parsed_strictly_for_add_and_check(command):
     assert error_of(request.from_env, env(command, CNI_ARGS="FOO=bar")).code == 4
+
+
+@pytest.mark.parametrize("args", ["FOO=bar", "none", "IP=a=b", "IgnoreUnknown=maybe"])
+def test_del_ignores_invalid_cni_args(args):
+    """A DEL refused over CNI_ARGS would leak the attachment; DEL uses none of them."""
+    req = request.from_env(env("DEL", CNI_ARGS=args))
+    assert req.args == {}
+
+
+def test_del_keeps_valid_cni_args():
+    assert request.from_env(env("DEL", CNI_ARGS="IgnoreUnknown=1;FOO=bar")).args == {
+        "IgnoreUnknown": "1", "FOO": "bar"}
 
 
 def test_with_command_keeps_everything_but_the_verb():
