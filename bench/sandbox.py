@@ -85,9 +85,12 @@ class Sandbox:
         if fd is not None:
             os.close(fd)
 
-    def __exit__(self, *exc: object) -> None:
+    def close_all(self) -> None:
         for path in list(self.containers):
             self.close(path)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
         # The host namespace and the mount namespace go with the process.
 
 

@@ -14,7 +14,9 @@ samples it returns go to `bench.report`.
 - Sequence rounds: VERSION, then ADD into a fresh container namespace,
   CHECK, DEL; one round per implementation in turn (the order rotates every
   run), so machine noise is shared. One warm-up round each is not counted
-  (it creates the bridge).
+  (it creates the bridge). Container namespaces are dropped at the end of
+  each phase, not after each round: the kernel tears a namespace down in a
+  background worker, which would otherwise compete with the next exec.
 - Bursts: N ADDs spawned at once on one bridge, then their N DELs at once;
   every ADD's address must be unique.
 A plugin that fails where it must succeed stops the bench (`BenchFailure`):
@@ -166,18 +168,15 @@ class Bench:
         self.counter += 1
         container_id = f"bench-{self.counter:06d}"
         netns = self.box.container()
-        try:
-            for verb in VERBS:
-                env = self.env(impl, verb, netns, container_id, ifname)
-                result = self.exec(impl, scenario.plugin, env, conf)
-                _expect(result, verb)
-                if verb == "ADD":  # CHECK and DEL get it as prevResult, as libcni sends them
-                    conf = dict(conf, prevResult=result.json())
-                if record:
-                    key = (scenario.key, verb, impl.key)
-                    self.samples.setdefault(key, []).append((result.wall_ms, result.cpu_ms))
-        finally:
-            self.box.close(netns)
+        for verb in VERBS:
+            env = self.env(impl, verb, netns, container_id, ifname)
+            result = self.exec(impl, scenario.plugin, env, conf)
+            _expect(result, verb)
+            if verb == "ADD":  # CHECK and DEL get it as prevResult, as libcni sends them
+                conf = dict(conf, prevResult=result.json())
+            if record:
+                key = (scenario.key, verb, impl.key)
+                self.samples.setdefault(key, []).append((result.wall_ms, result.cpu_ms))
 
     def sequences(self, runs: int) -> None:
         for scenario in self.scenarios:
@@ -187,6 +186,7 @@ class Bench:
             for scenario in self.scenarios:
                 for impl in _rotate(self.impls, run):
                     self.round(scenario, impl, record=True)
+        self.box.close_all()
 
     # -- bursts -------------------------------------------------------------
 
@@ -200,14 +200,10 @@ class Bench:
         netns = [self.box.container() for _ in range(size)]
         ids = [f"burst-{self.counter}-{i:03d}" for i in range(size)]
         self.counter += 1
-        try:
-            adds = spawn.burst([(argv, self.env(impl, "ADD", ns, cid), stdin)
-                                for ns, cid in zip(netns, ids)])
-            dels = spawn.burst([(argv, self.env(impl, "DEL", ns, cid), stdin)
-                                for ns, cid in zip(netns, ids)])
-        finally:
-            for ns in netns:
-                self.box.close(ns)
+        adds = spawn.burst([(argv, self.env(impl, "ADD", ns, cid), stdin)
+                            for ns, cid in zip(netns, ids)])
+        dels = spawn.burst([(argv, self.env(impl, "DEL", ns, cid), stdin)
+                            for ns, cid in zip(netns, ids)])
         return {"impl": impl.key, "size": size, "add": _burst_stats(adds, with_ips=True),
                 "del": _burst_stats(dels, with_ips=False)}
 
@@ -217,6 +213,7 @@ class Bench:
         for repeat in range(repeats):
             for impl in _rotate(self.impls, repeat):
                 self.bursts.append(self.burst(impl, size))
+        self.box.close_all()
 
 
 def _rotate(items: list, n: int) -> list:
