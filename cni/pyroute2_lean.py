@@ -23,6 +23,9 @@ real thing on first use, so nothing pyroute2 does behaves differently.
   Stand-in names are inert placeholders (nothing reads pyroute2's hints).
 - `traceback`, `pkgutil`: ~3 ms, used in error paths and in plugin discovery
   that the empty lists above never trigger. Loaded on first use.
+- `socket`: ~5 ms (selectors, the IntEnum views of every constant) for AF_*
+  values and inet_pton/ntop, which `_socket` has. Used only if no one has
+  imported socket yet (cni.netlink can use `_socket` itself).
 The stdlib stand-ins are in sys.modules only while pyroute2's modules execute:
 any later `import logging` or `import typing` gets the real module. A module
 already imported (a test run, the CLI) is used as it is, with no stand-in.
@@ -118,6 +121,23 @@ class _Logger:
         return getattr(_real("logging").getLogger(self.name), attr)
 
 
+class _Socket(_Lazy):
+    """`socket` as pyroute2 uses it: the constants and functions of `_socket`.
+
+    socket.py adds Python socket objects and IntEnum views of the constants
+    (~5 ms of import: selectors, enum conversions); pyroute2's message modules
+    only use AF_* values, inet_pton/ntop and, in annotations, AddressFamily.
+    """
+
+    def __getattr__(self, name: str) -> object:
+        import _socket
+        if not name.startswith("__") and hasattr(_socket, name):
+            return getattr(_socket, name)
+        if name == "AddressFamily" and sys.modules.get("socket", self) is self:
+            return _HINT  # an annotation in pyroute2.common; the real one if loaded
+        return super().__getattr__(name)
+
+
 class _Hint:
     """Any typing construct in an annotation: subscript it, call it, it stays itself."""
 
@@ -144,7 +164,8 @@ _HINT = _Hint()
 
 
 def _place_stand_ins() -> dict:
-    stand_ins = {"logging": _LazyLogging("logging"), "typing": _Typing("typing")}
+    stand_ins = {"logging": _LazyLogging("logging"), "typing": _Typing("typing"),
+                 "socket": _Socket("socket")}
     stand_ins.update((name, _Lazy(name)) for name in _STDLIB_LAZY)
     placed = {}
     for name, module in stand_ins.items():
