@@ -533,7 +533,8 @@ class Runtime:
         import subprocess
         import sys
         import time
-        env = dict(self.env)
+        from cni.frozen import child_env
+        env = child_env(dict(self.env), found)
         env.update(_cni_env(command, attachment, self.path))
         for attempt in range(6):
             try:

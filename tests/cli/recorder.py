@@ -2,7 +2,7 @@
 
 Each exec but VERSION appends one JSON line to $RECORDER_LOG:
     {"type": <its file name>, "command": CNI_COMMAND, "env": {CNI_* variables},
-     "stdin": <the config it received>}
+     "loader": {LD_LIBRARY_PATH and _PYI_* variables}, "stdin": <the config it received>}
 and answers as its config says:
     "fail": {"<VERB>": {"code": N, "msg": "..."}}   print that error JSON, exit 1
     "garbage": ["<VERB>", ...]                      print non-JSON, exit 1
@@ -23,7 +23,9 @@ if command == "VERSION":
 conf = json.loads(raw)
 with open(os.environ["RECORDER_LOG"], "a") as log:
     log.write(json.dumps({"type": plugin_type, "command": command, "stdin": conf,
-                          "env": {k: v for k, v in os.environ.items() if k.startswith("CNI_")}})
+                          "env": {k: v for k, v in os.environ.items() if k.startswith("CNI_")},
+                          "loader": {k: v for k, v in os.environ.items()
+                                     if k.startswith("_PYI_") or k.startswith("LD_LIBRARY_PATH")}})
               + "\n")
 fail = (conf.get("fail") or {}).get(command)
 if fail:

@@ -17,7 +17,6 @@ from cni import probe
 from cni.cli import cli
 from ipam import inspect
 
-OLD = time.time() - 7200
 NET = "inspectnet"
 
 
@@ -28,9 +27,10 @@ def store(tmp_path):
     d = networks / NET
     d.mkdir(parents=True, mode=0o700)
     entries = {"10.80.0.2": b"ctr-a\r\neth0", "10.80.0.3": b"ctr-b", "10.80.0.9": b""}
+    old = time.time() - 7200  # two hours ago, as the tables below print it
     for ip, content in entries.items():
         (d / ip).write_bytes(content)
-        os.utime(d / ip, (OLD, OLD))
+        os.utime(d / ip, (old, old))
     (d / "last_reserved_ip.0").write_text("10.80.0.9")
     (d / "lock").touch()
     return networks

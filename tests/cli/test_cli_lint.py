@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from support import ROOT
 
+from cli.kit import PYCNI
 from cni.cli import cli
 
 GOOD = {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": "pycni", "plugins": [
@@ -126,3 +127,18 @@ def test_a_file_shadowed_by_an_earlier_one_is_noted(tmp_path):
     out = lint(later)
     assert out.exit_code == 0
     assert "10-first.conflist, which runtimes find first: this file is not used" in out.stderr
+
+
+def test_the_command_under_test_lints_with_the_models(tmp_path):
+    """Exec-level: the installed `pycni` (the venv's, or the frozen bundle's) has pydantic
+    and every plugin's model."""
+    import subprocess
+    good = write(tmp_path, GOOD, "10-good.conflist")
+    bad = write(tmp_path, broken(**{"bridge.vlan": "5", "ipam.ranges": [[{"subnet": "x"}]]}),
+                "20-bad.conflist")
+    proc = subprocess.run([str(PYCNI), "lint", str(good), str(bad)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 1
+    assert f"{good}: ok" in proc.stdout
+    assert f"{bad}: plugins[0].vlan: Input should be a valid integer" in proc.stderr
+    assert f"{bad}: plugins[0]: Value error, invalid CIDR address: x" in proc.stderr

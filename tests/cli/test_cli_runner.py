@@ -62,6 +62,15 @@ def test_add_sets_the_cni_environment_like_cnitool(lab):
     assert len(env["CNI_CONTAINERID"]) == len("cnitool-") + 20
 
 
+@pytest.mark.parametrize("ld_library_path", [None, "/opt/vendor/lib"])
+def test_plugins_get_the_callers_library_path_not_the_bundles(lab, ld_library_path):
+    """Under the frozen pycni the bootloader points LD_LIBRARY_PATH at its own libraries."""
+    lab.write_conf("10-rec.conflist", chain(plugins=[{"type": "rec-a"}]))
+    extra = {"LD_LIBRARY_PATH": ld_library_path} if ld_library_path else {}
+    ok(lab.pycni("add", "recnet", NETNS, **extra))
+    assert lab.calls()[0]["loader"] == extra
+
+
 def test_runtime_config_carries_only_declared_capabilities(lab):
     lab.write_conf("10-rec.conflist", chain(plugins=[
         {"type": "rec-a", "capabilities": {"portMappings": True, "mac": False}},
