@@ -51,7 +51,10 @@ def parse(argv: "list[str] | None") -> argparse.Namespace:
 
 def main(argv: "list[str] | None" = None) -> int:
     args = parse(argv)
+    # Ctrl-C or SIGTERM: plugins still running are killed, the temp dir removed,
+    # the namespaces go with the process (SIGINT even when started ignoring it).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="pycni-bench-"))
     try:
         impls = suite.implementations(args.venv_bin, args.bundle, work, args.impls.split(","))
@@ -70,6 +73,9 @@ def main(argv: "list[str] | None" = None) -> int:
     except PermissionError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing left behind", file=sys.stderr)
+        return 130
     finally:
         shutil.rmtree(work, ignore_errors=True)
     save(doc, args)

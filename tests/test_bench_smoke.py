@@ -8,6 +8,7 @@ the table and the JSON. A broken plugin or harness makes it exit non-zero.
 import glob
 import json
 import platform
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,22 @@ def test_bench_refuses_bad_options():
     proc = subprocess.run([sys.executable, "-m", "bench", "--scenarios", "nope"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown scenarios" in proc.stderr
+
+
+def test_an_interrupted_bench_leaves_no_process_and_no_temp_dir():
+    temps_before = set(glob.glob("/tmp/pycni-bench-*"))
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "--runs", "50", "--impls", "go,venv",
+                             "--json", "/dev/null"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        proc.stderr.readline()  # "go: ..." : the sandbox is up, plugins are being run
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    # Plugins it spawned share its process group (a new session): none may remain.
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    assert left.returncode == 1 and not left.stdout, f"left running: {left.stdout}"
+    assert set(glob.glob("/tmp/pycni-bench-*")) <= temps_before
