@@ -196,8 +196,11 @@ def gc(network: str, netns: "str | None", conf_dir: str, cni_path: str, cache_di
 
     A cached attachment that is not valid gets a full DEL; then (cniVersion
     1.1.0 or later) every plugin gets GC with cni.dev/valid-attachments listing
-    the attachments still cached. NETNS is accepted for cnitool compatibility
-    and ignored. Errors are collected: GC goes on and reports them all.
+    the attachments still cached and those given with --valid. The plugins
+    release everything else: use the cache directory the node's runtime uses
+    (libcni's default, /var/lib/cni), or name its live attachments with
+    --valid. NETNS is accepted for cnitool compatibility and ignored. Errors are
+    collected: GC goes on and reports them all.
     """
     from cni import probe
     rt, net = _setup(network, conf_dir, cni_path, cache_dir)
@@ -212,7 +215,7 @@ def gc(network: str, netns: "str | None", conf_dir: str, cni_path: str, cache_di
             return (entry.container_id, entry.ifname) in keep
         return probe.alive(entry.netns)
 
-    deleted, errors = _run(rt.gc, net, is_valid)
+    deleted, errors = _run(rt.gc, net, is_valid, sorted(keep))
     for entry in deleted:
         click.echo(f"deleted stale attachment {entry.container_id} {entry.ifname}"
                    f"{' (netns ' + entry.netns + ')' if entry.netns else ''}")

@@ -49,6 +49,10 @@ from cni import version as _version
 from cni.errors import CNIError, DecodingFailure, IncompatibleVersion, InvalidConfig
 from cni.types import Result
 
+TYPE_CHECKING = False  # typing stays unimported at run time; type checkers read this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
 DEFAULT_PATH = "/opt/cni/bin"
@@ -434,7 +438,11 @@ class Runtime:
             stdin = plugin_config(network, plugin, result, attachment)
             result = self._chain(plugin, "ADD", stdin, attachment, network)
         assert result is not None  # parse_list guarantees at least one plugin
-        self.cache.write(network, attachment, result)
+        try:
+            self.cache.write(network, attachment, result)
+        except OSError as exc:
+            raise CNIError(f"failed to set network {network.name!r} cached result: {exc.strerror}",
+                           "the plugins did attach it; DEL undoes that") from exc
         return result
 
     def delete(self, network: NetworkList, attachment: Attachment) -> None:
@@ -471,10 +479,13 @@ class Runtime:
             self._chain(plugin, "CHECK", stdin, attachment, network)
         return True
 
-    def gc(self, network: NetworkList, is_valid: "object") -> "tuple[list, list[CNIError]]":
+    def gc(self, network: NetworkList, is_valid: "Callable[[CacheEntry], bool]",
+           also_valid: "list[tuple[str, str]] | None" = None) -> "tuple[list, list[CNIError]]":
         """DEL cached attachments `is_valid(entry)` rejects, then GC each plugin.
 
-        Returns (the entries DELeted, every error); GC goes on through errors.
+        The plugins' valid attachments are the ones still cached plus `also_valid`
+        ((container ID, ifname) pairs the caller knows to be alive). Returns (the
+        entries DELeted, every error); GC goes on through errors.
         """
         errors: "list[CNIError]" = []
         deleted = []
@@ -490,8 +501,10 @@ class Runtime:
                 errors.append(CNIError(f"failed to delete stale attachment {entry.container_id} "
                                        f"{entry.ifname}: {exc.msg}", exc.details, exc.code))
         if _version.at_least(network.cni_version, "1.1.0"):
-            valid = [{"containerID": e.container_id, "ifname": e.ifname}
-                     for e in self.cache.entries() if not e.problem and e.network == network.name]
+            pairs = [(e.container_id, e.ifname) for e in self.cache.entries()
+                     if not e.problem and e.network == network.name]
+            pairs += [p for p in also_valid or [] if p not in pairs]
+            valid = [{"containerID": cid, "ifname": ifname} for cid, ifname in pairs]
             extra = {"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid}
             for plugin in network.plugins:
                 try:

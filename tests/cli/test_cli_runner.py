@@ -320,6 +320,15 @@ def test_gc_deletes_invalid_attachments_then_sends_the_remaining_ones(lab):
     assert [p.name for p in lab.cache_files()] == ["recnet-keep-eth0"]
 
 
+def test_gc_tells_the_plugins_about_valid_attachments_missing_from_the_cache(lab):
+    lab.write_conf("10-rec.conflist", chain(plugins=[{"type": "rec-a"}]))
+    ok(lab.pycni("add", "recnet", "/ns/one", "--container-id", "cached"))
+    ok(lab.pycni("gc", "recnet", "--valid", "cached/eth0", "--valid", "elsewhere/net1"))
+    (gc,) = [c for c in lab.calls() if c["command"] == "GC"]
+    assert gc["stdin"]["cni.dev/valid-attachments"] == [
+        {"containerID": "cached", "ifname": "eth0"}, {"containerID": "elsewhere", "ifname": "net1"}]
+
+
 def test_gc_judges_cached_attachments_by_their_netns(lab, make_netns):
     alive, doomed = make_netns(), make_netns()
     lab.write_conf("10-rec.conflist", chain(plugins=[{"type": "rec-a"}]))
