@@ -52,7 +52,9 @@ class _Pending:
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(self.fds)]
         self.result.start = time.perf_counter_ns()
         try:
-            self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+            # Its own process group: an abandoned plugin is killed with whatever it
+            # exec'd (the Go bridge's host-local, iptables...).
+            self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setpgroup=0)
         except OSError:
             self.close()
             raise
@@ -111,7 +113,7 @@ def burst(jobs: "list[tuple[list[str], dict[str, str], bytes]]") -> "list[Exec]"
 def _abandon(pending: "dict[int, _Pending]") -> None:
     for pid, job in pending.items():
         try:
-            os.kill(pid, 9)
+            os.killpg(pid, 9)
             os.waitpid(pid, 0)
         except OSError:
             pass

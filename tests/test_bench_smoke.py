@@ -11,6 +11,7 @@ import platform
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from support import ROOT
@@ -77,13 +78,14 @@ def test_an_interrupted_bench_leaves_no_process_and_no_temp_dir():
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         proc.stderr.readline()  # "go: ..." : the sandbox is up, plugins are being run
+        time.sleep(1.5)  # not a timing check: only so that the signal lands mid-run
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    # Plugins it spawned share its process group (a new session): none may remain.
-    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    # Everything it spawned, and what that spawned, is in its session: none may remain.
+    left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
     assert left.returncode == 1 and not left.stdout, f"left running: {left.stdout}"
     assert set(glob.glob("/tmp/pycni-bench-*")) <= temps_before
