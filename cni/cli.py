@@ -26,6 +26,12 @@ import click
 from cni import __version__
 from cni.errors import CNIError
 
+TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
+if TYPE_CHECKING:
+    from typing import Any
+
+    from cni.runtime import Attachment, CacheEntry
+
 EXIT_CODES = ("\b\nExit status:\n  0  success\n  1  a plugin or the operation failed\n"
               "  2  usage error (bad option or argument)")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -37,7 +43,7 @@ class Failed(click.ClickException):
 
     exit_code = 1
 
-    def show(self, file: object = None) -> None:
+    def show(self, file: "Any" = None) -> None:
         click.echo(f"pycni: {self.format_message()}", err=True)
 
 
@@ -112,7 +118,7 @@ def _setup(network: str, conf_dir: str, cni_path: str, cache_dir: str) -> tuple:
 
 
 def _attachment(netns: str, ifname: str, container_id: "str | None", cni_args: str,
-                cap_args: str) -> object:
+                cap_args: str) -> "Attachment":
     from cni import runtime
     if not netns and not container_id:
         raise click.UsageError("an empty NETNS needs --container-id")
@@ -125,7 +131,7 @@ def _attachment(netns: str, ifname: str, container_id: "str | None", cni_args: s
         raise failure(exc) from exc
 
 
-def _run(action, *args: object) -> object:
+def _run(action: "Any", *args: object) -> "Any":
     try:
         return action(*args)
     except CNIError as exc:
@@ -210,7 +216,7 @@ def gc(network: str, netns: "str | None", conf_dir: str, cni_path: str, cache_di
     if not keep and not probe.can_probe():
         raise Failed("telling live attachments from stale ones needs root; "
                      "pass --valid CONTAINERID/IFNAME for each live one")
-    def is_valid(entry: object) -> bool:
+    def is_valid(entry: "CacheEntry") -> bool:
         if keep:
             return (entry.container_id, entry.ifname) in keep
         return probe.alive(entry.netns)

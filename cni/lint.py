@@ -17,6 +17,12 @@ from cni import validate
 from cni import version as _version
 from cni.errors import CNIError
 
+TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic_core import ErrorDetails
+
 # Hints by pydantic error type; a few fields get their own (FIELD_HINTS).
 TYPE_HINTS = {
     "bool_type": "write true or false (a JSON boolean, no quotes)",
@@ -184,14 +190,15 @@ def _path(prefix: str, loc: tuple) -> str:
     return out or "(root)"
 
 
-def _hint(error: dict) -> str:
+def _hint(error: "ErrorDetails") -> str:
     field = next((p for p in reversed(error["loc"]) if isinstance(p, str)), "")
     if error["type"] in ("string_pattern_mismatch", "value_error", "missing") and field in FIELD_HINTS:
         return FIELD_HINTS[field]
     return TYPE_HINTS.get(error["type"], FIELD_HINTS.get(field, ""))
 
 
-def _check(problems: "list[str]", field: str, value: object, check: object) -> bool:
+def _check(problems: "list[str]", field: str, value: object,
+           check: "Callable[[object], object]") -> bool:
     try:
         check(value)
     except CNIError as exc:

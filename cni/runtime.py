@@ -52,6 +52,7 @@ from cni.types import Result
 TYPE_CHECKING = False  # typing stays unimported at run time; type checkers read this as True
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TextIO
 
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
@@ -422,7 +423,7 @@ class Runtime:
     """Runs network lists with plugins from `path`, caching results in `cache`."""
 
     def __init__(self, path: "list[str]", cache: ResultCache, env: "dict | None" = None,
-                 stderr: object = None) -> None:
+                 stderr: "TextIO | None" = None) -> None:
         self.path = [p for p in path if p]
         self.cache = cache
         self.env = dict(os.environ) if env is None else dict(env)
@@ -488,7 +489,7 @@ class Runtime:
         entries DELeted, every error); GC goes on through errors.
         """
         errors: "list[CNIError]" = []
-        deleted = []
+        deleted: "list[CacheEntry]" = []
         if network.disable_gc:
             return deleted, errors
         for entry in self.cache.entries():

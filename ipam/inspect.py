@@ -30,6 +30,12 @@ from ipam import config as _config
 from ipam.disk import DiskStore
 from ipam.store import Allocation
 
+TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
+if TYPE_CHECKING:
+    from cni.netconf import NetConf
+    from cni.probe import Scan
+    from cni.runtime import NetworkList
+
 LEAKED = ("stale", "leak", "corrupt", "unsure")
 
 
@@ -126,7 +132,7 @@ def _store_names(root: str) -> "list[str]":
                   and not os.path.islink(os.path.join(root, n)))
 
 
-def _host_local(network: object) -> "object | None":
+def _host_local(network: "NetworkList") -> "NetConf | None":
     """The host-local plugin's config as it would receive it (NetConf), or None."""
     import json
 
@@ -139,7 +145,7 @@ def _host_local(network: object) -> "object | None":
     return None
 
 
-def _data_dir_of(network: object) -> str:
+def _data_dir_of(network: "NetworkList | None") -> str:
     conf = _host_local(network) if network is not None else None
     if conf is None:
         return _config.DEFAULT_DATA_DIR
@@ -149,7 +155,7 @@ def _data_dir_of(network: object) -> str:
         return _config.DEFAULT_DATA_DIR
 
 
-def _view(name: str, data_dir: str, network: object) -> NetworkView:
+def _view(name: str, data_dir: str, network: "NetworkList | None") -> NetworkView:
     view = NetworkView(name, data_dir)
     conf = _host_local(network) if network is not None else None
     if network is not None:
@@ -210,7 +216,7 @@ class Finding:
                 "kind": self.kind, "evidence": list(self.evidence)}
 
 
-def classify(view: NetworkView, cached: dict, scan: object, min_age: float = 60.0,
+def classify(view: NetworkView, cached: dict, scan: "Scan", min_age: float = 60.0,
              now: "float | None" = None) -> "list[Finding]":
     """A verdict per allocation of `view`.
 
@@ -234,7 +240,7 @@ def _cache_state(a: Allocation, attachments: dict) -> "tuple[str, bool] | None":
     return next((s for (cid, _), s in sorted(attachments.items()) if cid == a.container_id), None)
 
 
-def _verdict(view: NetworkView, a: Allocation, cache: "tuple[str, bool] | None", scan: object,
+def _verdict(view: NetworkView, a: Allocation, cache: "tuple[str, bool] | None", scan: "Scan",
              young: bool) -> Finding:
     holders = scan.held.get(a.ip, [])
     if holders:
