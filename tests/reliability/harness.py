@@ -248,7 +248,7 @@ def reservations(data_dir: Path, network: str) -> "dict[str, str]":
             ipaddress.ip_address(path.name)
         except ValueError:
             continue
-        cid, _, ifname = path.read_text().partition("\r\n")
+        cid, _, ifname = path.read_bytes().decode().partition("\r\n")  # no newline translation
         out[path.name] = f"{cid.strip()}/{ifname}"
     return out
 
