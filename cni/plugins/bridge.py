@@ -10,10 +10,11 @@ ADD, top to bottom (each change registers its undo at once; a failure rolls back
 every earlier change, but never the bridge, its address or forwarding, which
 concurrent ADDs share, and the error names the step):
   1. parse the config (`BridgeConf`), refuse impossible combinations;
-  2. ensure the bridge (create or reuse; EEXIST from a racing ADD is normal),
+  2. open CNI_NETNS; CNI_IFNAME must not exist there;
+  3. IPAM ADD (L3 only; undo = IPAM DEL), before any host change, so that a
+     refused allocation (pool exhausted, store unusable) leaves nothing at all;
+  4. ensure the bridge (create or reuse; EEXIST from a racing ADD is normal),
      promisc, accept_ra=0, up;
-  3. open CNI_NETNS; CNI_IFNAME must not exist there;
-  4. IPAM ADD (L3 only; undo = IPAM DEL);
   5. the veth pair, its container end created directly in the netns as
      CNI_IFNAME, host end `veth` + 8 random hex (undo = delete it);
   6. host end: accept_ra=0, master = bridge, up, hairpin, isolation, VLANs;
@@ -98,6 +99,8 @@ class BridgeConf:
         ipam_type = net.ipam.get("type")
         if ipam_type is not None and not isinstance(ipam_type, str):
             raise InvalidConfig("invalid field ipam.type", "ipam.type must be a string")
+        if ipam_type:  # it becomes an exec path: refuse '../x' before anything changes
+            validate.plugin_type(ipam_type, "ipam.type")
         self.ipam_type: str = ipam_type or ""
         self.mac: str = _container_mac(net, env_args)
 
@@ -266,20 +269,20 @@ class _Attachment:
 
 def _add(ctx: _Attachment, undo: Undo) -> Result:
     req, conf = ctx.req, ctx.conf
-    undo.at("ensure bridge")
-    ctx.bridge, ctx.bridge_mac = _ensure_bridge(ctx.host, conf)
     undo.at("open netns")
     ctx.open_container()
     if ctx.ctr.link(req.ifname) is not None:
         raise InterfaceExists(f"container veth name provided ({req.ifname}) already exists")
     ipam = None
-    if conf.layer3:
+    if conf.layer3:  # before the bridge: a refused allocation leaves no host state at all
         undo.at("IPAM ADD")
         ipam = delegate.call("ADD", conf.ipam_type, req)
         undo.push("IPAM reservation", delegate.call, "DEL", conf.ipam_type, req)
         faults.point("add.ipam-reserved")
         if not ipam.ips:
             raise DelegateFailure("IPAM plugin returned missing IP config")
+    undo.at("ensure bridge")
+    ctx.bridge, ctx.bridge_mac = _ensure_bridge(ctx.host, conf)
     undo.at("create veth")
     ctx.veth = _create_container_veth(ctx, undo)
     faults.point("add.veth-created")

@@ -129,3 +129,15 @@ def test_go_reference_rejects_what_we_reject(node):
     out = node.run("ADD", conf(node.data_dir, vlan=5000), node.container(), path=GO,
                    bin_dir=GO_BIN)
     assert out.code == 999 and out.json["msg"] == "invalid VLAN ID 5000 (must be between 0 and 4094)"
+
+
+def test_a_refused_allocation_leaves_no_host_state_at_all(node, tmp_path):
+    """IPAM runs before the bridge is ensured: a refusal (here a store failure, 108)
+    creates nothing, not even the bridge."""
+    from bridge.kit import install_fake_ipam
+    install_fake_ipam(tmp_path)
+    config = conf(node.data_dir)
+    config["ipam"] = {"type": "fake-ipam", "log": str(tmp_path / "log"), "fail": {"ADD": 108}}
+    out = node.run("ADD", config, node.container(), path=[tmp_path])
+    assert out.code == 108
+    assert [l["ifname"] for l in node.links()] == ["lo"]
