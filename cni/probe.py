@@ -16,7 +16,7 @@ every process (/proc/<pid>/ns/net). Each is visited once (by inode).
 import os
 
 from cni import netns as _netns
-from cni.errors import NetnsNotFound, NotANetns
+from cni.errors import CNIError, NetnsNotFound, NotANetns
 
 RUN_NETNS = "/run/netns"
 
@@ -104,15 +104,17 @@ class Scan:
 
     `held`: address -> where it is configured. `hidden_peers`: host-side veths
     (in our own namespace; with `bridge`, only that bridge's ports) whose peer
-    is in no namespace we could visit: a container we cannot see may own an
+    is in no namespace we could visit. `unreadable`: namespaces that exist but
+    could not be inspected. Either way a container we cannot see may own an
     address, so nothing should be called a leak while there are any.
     """
 
-    __slots__ = ("held", "hidden_peers", "namespaces")
+    __slots__ = ("held", "hidden_peers", "unreadable", "namespaces")
 
     def __init__(self) -> None:
         self.held: "dict[str, list[Holder]]" = {}
         self.hidden_peers: "list[str]" = []
+        self.unreadable: "list[str]" = []
         self.namespaces = 0
 
 
@@ -127,8 +129,10 @@ def scan(extra: "list[str] | None" = None, bridge: str = "") -> Scan:
         try:
             st = os.stat(path)
             links, holders = _visit(path)
-        except (OSError, NetnsNotFound, NotANetns):
-            continue  # gone while we looked
+        except (OSError, CNIError):
+            if alive(path):  # not merely gone while we looked
+                result.unreadable.append(path)
+            continue
         result.namespaces += 1
         if (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino):
             host_links = links

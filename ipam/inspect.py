@@ -15,7 +15,8 @@ An allocation (a file `<dataDir>/<network>/<ip>`) is classified as:
   leak     no cache entry and the address is configured nowhere
   corrupt  as leak, for a file that is not a readable reservation
   unsure   would be one of the three above, but host veths exist whose peer is
-           in a namespace we cannot see (its owner might be there)
+           in a namespace we cannot see, or a namespace could not be inspected
+           (the owner might be there)
 `release` is the only writer: through the store API, under the lock, and only
 for files unchanged (same owner, same mtime) since they were examined.
 """
@@ -255,10 +256,14 @@ def _verdict(view: NetworkView, a: Allocation, cache: "tuple[str, bool] | None",
         kind = "corrupt" if a.problem else "leak"
         evidence = ([f"file is {a.problem}"] if a.problem else []) + ["no cache entry"]
     evidence.append(f"address on no interface in {scan.namespaces} live namespaces")
-    if scan.hidden_peers:
+    if scan.hidden_peers or scan.unreadable:
         kind = "unsure"
-        evidence.append("host veths with peers in namespaces pycni cannot see: "
-                        + ", ".join(scan.hidden_peers[:5]))
+        if scan.hidden_peers:
+            evidence.append("host veths with peers in namespaces pycni cannot see: "
+                            + ", ".join(scan.hidden_peers[:5]))
+        if scan.unreadable:
+            evidence.append("namespaces that could not be inspected: "
+                            + ", ".join(scan.unreadable[:5]))
     else:
         evidence.append("no host veth with an unseen peer")
     return Finding(view, a, kind, evidence)

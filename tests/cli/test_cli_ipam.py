@@ -112,10 +112,12 @@ def test_ls_never_creates_a_missing_store(tmp_path):
 # -- verdicts -----------------------------------------------------------------------------
 
 
-def scan(held: "dict | None" = None, hidden: "list | None" = None) -> probe.Scan:
+def scan(held: "dict | None" = None, hidden: "list | None" = None,
+         unreadable: "list | None" = None) -> probe.Scan:
     s = probe.Scan()
     s.held = {ip: [probe.Holder(ns, ifname, ip)] for ip, (ns, ifname) in (held or {}).items()}
     s.hidden_peers = list(hidden or [])
+    s.unreadable = list(unreadable or [])
     s.namespaces = 3
     return s
 
@@ -169,6 +171,12 @@ def test_host_veths_with_unseen_peers_make_every_suspect_unsure(conf_dir):
     found = verdicts(conf_dir, evidence=scan(hidden=["veth1234abcd"]))
     assert {f.kind for f in found.values()} == {"unsure"}
     assert any("veth1234abcd" in e for e in found["10.80.0.2"].evidence)
+
+
+def test_a_namespace_that_could_not_be_inspected_makes_every_suspect_unsure(conf_dir):
+    found = verdicts(conf_dir, evidence=scan(unreadable=["/proc/4242/ns/net"]))
+    assert {f.kind for f in found.values()} == {"unsure"}
+    assert any("/proc/4242/ns/net" in e for e in found["10.80.0.3"].evidence)
 
 
 # -- leaks and release through the CLI ------------------------------------------------------
