@@ -24,6 +24,7 @@ timings of a broken run mean nothing.
 """
 
 import glob
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -155,7 +156,6 @@ class Bench:
         return env
 
     def exec(self, impl: Impl, plugin: str, env: "dict[str, str]", conf: dict) -> spawn.Exec:
-        import json
         return spawn.run([str(impl.bin_dir / plugin)], env, json.dumps(conf).encode())
 
     # -- sequence rounds ------------------------------------------------------
@@ -194,7 +194,6 @@ class Bench:
         """`size` concurrent ADDs on one bridge, then their `size` concurrent DELs."""
         scenario = SCENARIOS["bridge"]
         conf = self.config(scenario, impl, 9)
-        import json
         stdin = json.dumps(conf).encode()
         argv = [str(impl.bin_dir / "bridge")]
         netns = [self.box.container() for _ in range(size)]

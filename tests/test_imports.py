@@ -25,7 +25,6 @@ No wall-clock assertion: `-X importtime` counts only import work.
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
