@@ -25,11 +25,17 @@ No wall-clock assertion: `-X importtime` counts only import work.
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from support import BIN, GO_BIN
+from support import GO_BIN
+
+# Always the venv's executables, whatever PYCNI_BIN says: this guards the source
+# tree's import paths, and -X importtime needs the interpreter (a frozen bundle
+# takes no flags).
+BIN = Path(sys.executable).parent
 
 DENY = ("click", "asyncio", "logging", "subprocess", "dataclasses", "typing", "pydantic",
         "pydantic_core", "importlib.metadata", "pkg_resources")
