@@ -79,7 +79,7 @@ class Link:
     """The facts about one interface that the plugins use."""
 
     __slots__ = ("index", "name", "kind", "mac", "flags", "mtu", "master", "operstate",
-                 "peer_index", "slave_kind", "msg")
+                 "peer_index", "msg")
 
     def __init__(self, msg: object) -> None:
         get = msg.get_attr  # type: ignore[attr-defined]
@@ -93,7 +93,6 @@ class Link:
         self.master: int = get("IFLA_MASTER") or 0
         self.operstate: str = get("IFLA_OPERSTATE") or ""
         self.peer_index: int = get("IFLA_LINK") or 0
-        self.slave_kind: str = (info.get_attr("IFLA_INFO_SLAVE_KIND") if info else None) or ""
         self.msg = msg
 
     @property
@@ -103,18 +102,6 @@ class Link:
     @property
     def promisc(self) -> bool:
         return bool(self.flags & IFF_PROMISC)
-
-    def info_data(self, key: str) -> object:
-        """An IFLA_INFO_DATA attribute (e.g. IFLA_BR_VLAN_FILTERING), or None."""
-        info = self.msg.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
-        data = info.get_attr("IFLA_INFO_DATA") if info else None
-        return data.get_attr(key) if data is not None and hasattr(data, "get_attr") else None
-
-    def port_data(self, key: str) -> object:
-        """A bridge-port attribute (IFLA_BRPORT_*) of an enslaved link, or None."""
-        info = self.msg.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
-        data = info.get_attr("IFLA_INFO_SLAVE_DATA") if info else None
-        return data.get_attr(key) if data is not None and hasattr(data, "get_attr") else None
 
     def __repr__(self) -> str:
         return f"Link({self.index}, {self.name!r}, kind={self.kind!r})"
