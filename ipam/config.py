@@ -62,9 +62,10 @@ def load_store(conf: object) -> IPAMConfig:
     """Only where the store is: network name, dataDir, lockTimeout."""
     ipam = ipam_section(conf)
     data_dir = get(ipam, "dataDir", str, "", "ipam.") or DEFAULT_DATA_DIR
-    if not os.path.isabs(data_dir) or "\0" in data_dir or len(data_dir) > 4096:
+    if not os.path.isabs(data_dir) or "\0" in data_dir or len(data_dir) > 4096 or \
+            ".." in data_dir.split("/"):
         raise InvalidConfig("invalid field ipam.dataDir",
-                            f"ipam.dataDir must be an absolute path, got {data_dir[:80]!r}")
+                            f"ipam.dataDir must be an absolute path without '..', got {data_dir[:80]!r}")
     timeout = get(ipam, "lockTimeout", float, DEFAULT_LOCK_TIMEOUT, "ipam.")
     if not 0 < timeout <= MAX_LOCK_TIMEOUT:
         raise InvalidConfig("invalid field ipam.lockTimeout",

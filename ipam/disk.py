@@ -48,7 +48,8 @@ _HINTS = {
     errno.EDQUOT: "the disk quota of the IPAM store is exhausted",
     errno.EACCES: "permission denied: the plugin must run as root (or own dataDir)",
     errno.EPERM: "operation not permitted on the IPAM store",
-    errno.ELOOP: "a symlink stands where the store expects a directory or file; refusing to follow it",
+    errno.ELOOP: "a symlink stands where the store expects a directory or file; refusing to follow "
+                 "it (set ipam.dataDir to the real path)",
     errno.ENOTDIR: "a path component of the store is not a directory",
 }
 
@@ -164,21 +165,29 @@ class DiskStore(Store):
         self._names, self._entries, self._dirty = set(), None, False
 
     def _open_dir(self, create: bool) -> "int | None":
+        """The network directory, opened one component at a time from / with O_NOFOLLOW
+        (missing ones made 0700 when `create`), so a symlink planted anywhere on the
+        path (dataDir, a parent, the network directory) is refused, never followed."""
+        fd = os.open("/", _DIR_FLAGS)
         try:
-            return self._open_dir_fd()
-        except FileNotFoundError:
-            if not create:
-                return None
-        _make_dirs(self.path)
-        return self._open_dir_fd()
-
-    def _open_dir_fd(self) -> int:
-        try:
-            return os.open(self.path, _DIR_FLAGS)
-        except OSError as exc:
-            if exc.errno in (errno.ENOTDIR, errno.ELOOP) and os.path.islink(self.path):
-                raise OSError(errno.ELOOP, "the network directory is a symlink") from None
+            for part in [p for p in self.path.split("/") if p]:
+                try:
+                    child = _open_component(fd, part)
+                except FileNotFoundError:
+                    if not create:
+                        os.close(fd)
+                        return None
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    except FileExistsError:  # a racing ADD made it
+                        pass
+                    child = _open_component(fd, part)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
             raise
+        return fd
 
     def _open_lock(self) -> int:
         return os.open(LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -441,15 +450,14 @@ def _kind_problem(st: os.stat_result) -> str:
     return "not a regular file"
 
 
-def _make_dirs(path: str) -> None:
-    """mkdir -p with 0700 for every directory created (never loosens existing ones)."""
-    parent = os.path.dirname(path)
-    if parent and parent != path and not os.path.isdir(parent):
-        _make_dirs(parent)
+def _open_component(dir_fd: int, name: str) -> int:
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP) and \
+                stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, f"{name!r} on the store's path is a symlink") from None
+        raise
 
 
 def _read_only(path: str) -> bool:
