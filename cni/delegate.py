@@ -65,7 +65,8 @@ def _is_ours(found: str, plugin_type: str) -> bool:
 def _exec(command: str, found: str, req: Request) -> "Result | None":
     import subprocess
     import time
-    env = dict(req.env)
+    from cni.frozen import child_env
+    env = child_env(dict(req.env), found)  # no bundle library path for a foreign binary
     env["CNI_COMMAND"] = command
     for attempt in range(5):
         try:
