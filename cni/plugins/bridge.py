@@ -34,7 +34,7 @@ STATUS: delegated to the IPAM.
 import errno
 import os
 
-from cni import delegate, faults, log, netns, sysctl
+from cni import delegate, faults, log, netns, sysctl, validate
 from cni import version as _version
 from cni.errors import (BridgeConflict, CheckFailed, CNIError, DelegateFailure,
                         IncompatibleVersion, InterfaceExists, InvalidConfig, InvalidEnvironment,
@@ -71,7 +71,6 @@ class BridgeConf:
         raw = net.raw
         self.net = net
         self.bridge: str = _field(raw, "bridge", str, DEFAULT_BRIDGE) or DEFAULT_BRIDGE
-        from cni import validate
         validate.ifname(self.bridge, InvalidConfig)
         flag = lambda key: _field(raw, key, bool, False)  # noqa: E731
         self.is_default_gateway: bool = flag("isDefaultGateway")
