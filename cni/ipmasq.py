@@ -38,6 +38,7 @@ and one `nft -f -` transaction; independent reads run concurrently.
 import os
 
 from cni.errors import FirewallFailure
+from cni.frozen import child_env
 
 TABLE = "cni_plugins_masquerade"
 CHAIN = "masq_checks"
@@ -161,7 +162,8 @@ def _spawn(i: int, argv: "list[str]", stdin: "bytes | None", readers: dict,
     else:
         actions.append((os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0))
     try:
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        pid = os.posix_spawn(argv[0], argv, child_env(dict(os.environ), argv[0]),
+                             file_actions=actions)
     except OSError as exc:
         for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
             if fd >= 0:
