@@ -1,44 +1,54 @@
 """Fixtures of the reliability suite, and the hook that keeps RELIABILITY.md current.
 
 Every test takes the `record` fixture and adds what it ran and what it found
-(`record.add(kills=1, leaks=len(found))`); the test's docstring says what it
-injects. When a session has run every test of this directory (no -k, no
-single file, no early stop), `report.write` turns the records into
-RELIABILITY.md at the repository root.
+(`record.add(kills=1, leaks=len(found))`); its docstring says what it
+injects. Plugin execs through `support.run_plugin` are counted for the test
+running them, without the test's help. When a session has run every test of
+this directory (no -k, no single file, no early stop), `report.write` turns
+the records into RELIABILITY.md at the repository root.
 """
 
+import threading
 from pathlib import Path
 
 import pytest
 
+import support
 from reliability import harness, report
 
 HERE = Path(__file__).resolve().parent
-_RECORDS: "dict[str, dict]" = {}
+_RECORDS: "dict[str, Record]" = {}
 _SELECTED: "set[str]" = set()
 _DESELECTED: "list[str]" = []
 
 
 class Record:
-    """Counters of one test item: cases, kills, examples, ops, leaks, duplicates..."""
+    """Counters of one test item (cases, kills, examples, ops, leaks, duplicates, execs)
+    and its outcome; `add` may be called from several threads."""
 
     def __init__(self, item: pytest.Item) -> None:
-        self.counts: "dict[str, int]" = {}
         fn = getattr(item, "function", None)
         doc = (fn.__doc__ or "").strip().split("\n\n")[0] if fn else ""
-        _RECORDS[item.nodeid] = {"module": item.module.__name__.rsplit(".", 1)[-1],
-                                 "function": getattr(item, "originalname", item.name),
-                                 "doc": " ".join(doc.split()), "counts": self.counts,
-                                 "outcome": "not run"}
+        self.entry = {"module": item.module.__name__.rsplit(".", 1)[-1],
+                      "function": getattr(item, "originalname", item.name),
+                      "doc": " ".join(doc.split()), "counts": {}, "outcome": "not run"}
+        self.lock = threading.Lock()
 
     def add(self, **counts: int) -> None:
-        for key, value in counts.items():
-            self.counts[key] = self.counts.get(key, 0) + int(value)
+        with self.lock:
+            for key, value in counts.items():
+                self.entry["counts"][key] = self.entry["counts"].get(key, 0) + int(value)
+
+
+def _record_for(item: pytest.Item) -> Record:
+    if item.nodeid not in _RECORDS:
+        _RECORDS[item.nodeid] = Record(item)
+    return _RECORDS[item.nodeid]
 
 
 @pytest.fixture
 def record(request) -> Record:
-    return Record(request.node)
+    return _record_for(request.node)
 
 
 @pytest.fixture
@@ -49,6 +59,26 @@ def bench(host, data_dir) -> harness.Bench:
 
 def _ours(item: pytest.Item) -> bool:
     return HERE in Path(str(item.fspath)).resolve().parents
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """While one of our tests runs, each finished plugin exec counts for it."""
+    if not _ours(item):
+        yield
+        return
+    rec = _record_for(item)
+    original = support.Outcome.__init__
+
+    def counted(self, proc) -> None:
+        original(self, proc)
+        rec.add(execs=1)
+
+    support.Outcome.__init__ = counted
+    try:
+        yield
+    finally:
+        support.Outcome.__init__ = original
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -62,12 +92,10 @@ def pytest_deselected(items) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
+    if not _ours(item):
+        return
     rep = outcome.get_result()
-    if item.nodeid not in _RECORDS:
-        if not _ours(item):
-            return
-        Record(item)  # a test without counters still gets its row
-    entry = _RECORDS[item.nodeid]
+    entry = _record_for(item).entry
     if rep.failed:
         entry["outcome"] = "failed"
     elif rep.when == "call" and entry["outcome"] != "failed":
@@ -80,7 +108,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     modules = {p.stem for p in HERE.glob("test_*.py")}
     ran_modules = {nodeid.split("::")[0].rsplit("/", 1)[-1][:-3] for nodeid in _SELECTED}
     complete = (not _DESELECTED and modules <= ran_modules
-                and all(_RECORDS.get(n, {}).get("outcome", "not run") != "not run"
+                and all(n in _RECORDS and _RECORDS[n].entry["outcome"] != "not run"
                         for n in _SELECTED))
     if complete and _SELECTED:
-        report.write([_RECORDS[n] for n in sorted(_SELECTED)], HERE.parent.parent / "RELIABILITY.md")
+        report.write([_RECORDS[n].entry for n in sorted(_SELECTED)],
+                     HERE.parent.parent / "RELIABILITY.md")

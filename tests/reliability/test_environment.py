@@ -86,7 +86,7 @@ def test_read_only_store(host, make_netns, tmp_path, record):
         subprocess.run(["umount", "-l", str(data)], capture_output=True)
     assert node.delete(a, "ro-a").ok
     assert leaks(baseline, node.state()) == []
-    record.add(cases=6, execs=8)
+    record.add(cases=6)
 
 
 @pytest.mark.parametrize("exhausted", ["blocks", "inodes"])
@@ -114,7 +114,7 @@ def test_full_disk(exhausted, host, make_netns, tmp_path, record):
         for filler in data.glob("filler-*"):
             filler.unlink()
         assert leaks(baseline, node.state()) == []
-        record.add(cases=5, execs=9)
+        record.add(cases=5)
 
 
 def _fill(root, exhausted: str) -> None:
@@ -185,7 +185,7 @@ def test_corrupt_and_foreign_store_entries(bench, make_netns, tmp_path, record):
     assert (store / "not-an-address").read_text() == "ignore me"
     (store / "not-an-address").unlink()
     assert leaks(baseline, node.state()) == []
-    record.add(cases=len(planted) + 2, execs=20)
+    record.add(cases=len(planted) + 2)
 
 
 # -- the bridge and the container's namespace -------------------------------------------------
@@ -204,7 +204,7 @@ def test_bridge_deleted_between_adds(bench, make_netns, record):
     assert node.delete(a, "br-a").ok
     assert node.delete(b, "br-b").ok
     assert leaks(baseline, node.state()) == []
-    record.add(cases=2, execs=4)
+    record.add(cases=2)
 
 
 def test_bridge_replaced_by_a_non_bridge(bench, make_netns, record):
@@ -227,7 +227,7 @@ def test_bridge_replaced_by_a_non_bridge(bench, make_netns, record):
     now = node.state()
     assert now["links"][node.bridge] == "veth"
     assert leaks(baseline, now) == []
-    record.add(cases=3, execs=4)
+    record.add(cases=3)
 
 
 def test_container_netns_deleted_mid_life(bench, make_netns, record):
@@ -246,7 +246,7 @@ def test_container_netns_deleted_mid_life(bench, make_netns, record):
     assert node.delete(a, "gone-a").ok
     assert node.delete("", "gone-a").ok
     assert leaks(baseline, node.state()) == []
-    record.add(cases=4, execs=5)
+    record.add(cases=4)
 
 
 @pytest.mark.parametrize("kind, add_code", [("regular-file", 101), ("directory", 101),
@@ -281,7 +281,7 @@ def test_netns_that_is_not_a_container_netns(kind, add_code, bench, make_netns, 
         a.delete()
         harness.wait_gone(lambda: not leaks(baseline, node.state()))
     assert leaks(baseline, node.state()) == []
-    record.add(cases=3, execs=5)
+    record.add(cases=3)
 
 
 @pytest.mark.parametrize("failure, code", [
@@ -319,7 +319,7 @@ def test_failed_add_on_a_fresh_node_creates_nothing(failure, code, host, make_ne
                      path=path)
     assert out.code == code, out
     found = leaks(before, node.state())
-    record.add(leaks=len(found), execs=1)
+    record.add(leaks=len(found))
     assert found == []
     assert harness.host_links(host) == {"lo": ""}, "a failed ADD left links on a fresh node"
     assert node.state()["nat"] == before["nat"]

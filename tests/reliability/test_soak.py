@@ -19,7 +19,7 @@ the live attachments' reservations; the host holds exactly their veths, each
 a port of its network's bridge; masquerade rules exist for exactly their
 addresses (iptables and nftables views); each container holds its addresses.
 
-CI: 4 workers, 480 operations; PYCNI_LONG=1: 8 workers, 4000.
+CI: 4 workers, 600 operations; PYCNI_LONG=1: 8 workers, 4000.
 """
 
 import contextlib
@@ -34,7 +34,7 @@ from support import Netns, sh, unique
 
 WORKERS = harness.scaled(4, 8)
 SLOTS_PER_WORKER = 3
-OPS = harness.scaled(480, 4000)
+OPS = harness.scaled(600, 4000)
 CHECKPOINTS = harness.scaled(4, 10)
 IFNAMES = {"soak-v4": "eth0", "soak-dual": "net1"}
 
