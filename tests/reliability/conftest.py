@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 import support
+
 from reliability import harness, report
 
 HERE = Path(__file__).resolve().parent

@@ -265,7 +265,7 @@ def operator_listing(data_dir: Path, network: str) -> "list[dict]":
     cli = BIN / "pycni"
     if cli.exists() and _cli_has_ipam(cli):
         proc = subprocess.run([str(cli), "ipam", "ls", "--json", "--data-dir", str(data_dir)],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0, f"pycni ipam ls failed: {proc.stdout}{proc.stderr}"
         data = json.loads(proc.stdout)
         return _entries_of(data, network)
@@ -283,7 +283,8 @@ _CLI_CHECKED: dict = {}
 
 def _cli_has_ipam(cli: Path) -> bool:
     if cli not in _CLI_CHECKED:
-        proc = subprocess.run([str(cli), "ipam", "ls", "--help"], capture_output=True, text=True)
+        proc = subprocess.run([str(cli), "ipam", "ls", "--help"], capture_output=True, text=True,
+                              check=False)
         _CLI_CHECKED[cli] = proc.returncode == 0 and "--json" in proc.stdout
     return _CLI_CHECKED[cli]
 

@@ -27,7 +27,7 @@ MODULE_TITLES = {
 
 
 def rows(records: "list[dict]") -> "list[dict]":
-    grouped: "dict[tuple[str, str], dict]" = {}
+    grouped: dict[tuple[str, str], dict] = {}
     for rec in records:
         key = (rec["module"], rec["function"])
         row = grouped.setdefault(key, {"module": rec["module"], "function": rec["function"],
@@ -64,9 +64,9 @@ def render(records: "list[dict]") -> str:
         "",
         f"- mode: {mode}; Python {platform.python_version()}, kernel {os.uname().release}",
         f"- tests: {len(records)} items, {failed} failed",
-        f"- SIGKILLs: {totals['kills']}, injected step failures: {totals['faults']}, "
-        f"fuzz examples: {totals['examples']}, soak operations: {totals['ops']}, "
-        f"plugin execs: {totals['execs']}",
+        (f"- SIGKILLs: {totals['kills']}, injected step failures: {totals['faults']}, "
+         f"fuzz examples: {totals['examples']}, soak operations: {totals['ops']}, "
+         f"plugin execs: {totals['execs']}"),
         f"- **leaks found: {totals['leaks']}, duplicate addresses found: {totals['duplicates']}**",
         f"- fault points (enumerated from the sources): {', '.join(harness.fault_points()) or 'none'}",
         "",

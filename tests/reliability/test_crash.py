@@ -25,10 +25,10 @@ import signal
 import time
 
 import pytest
+from support import Netns, sh, unique
 
 from reliability import harness
 from reliability.harness import KILLED, Bench, leaks, scaled
-from support import Netns, sh, unique
 
 POINTS = harness.fault_points()
 MODES = ("netns-kept", "netns-deleted", "netns-empty")
@@ -57,7 +57,7 @@ def reach(tmp_path_factory) -> "dict[str, list[str]]":
         for ns in (host, container):
             sh("ip", "netns", "add", ns.name)
         node = Bench(host, tmp / "data")
-        verbs: "dict[str, list[str]]" = {}
+        verbs: dict[str, list[str]] = {}
 
         def traced(verb: str, run) -> None:
             trace = tmp / f"{verb}.trace"

@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import BIN, Netns, run_plugin, sh, unique
 
 from cni import version as _version
 from cni.types import Result
 from reliability import harness
 from reliability.worker import Worker
-from support import BIN, Netns, run_plugin, sh, unique
 
 VERBS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 VERSIONS = _version.SUPPORTED + ("", "0.0.1", "2.0.0", "1.1", "x.y.z", "1.0.0-rc1")
@@ -358,8 +358,8 @@ def _diff(before: object, after: object) -> str:
 
 # CI runs a fixed sequence (a failure reproduces); PYCNI_LONG=1 or PYCNI_FUZZ_RANDOM=1 explore.
 RANDOM = harness.LONG or os.environ.get("PYCNI_FUZZ_RANDOM", "") == "1"
-SETTINGS = dict(deadline=None, derandomize=not RANDOM, database=None,
-                suppress_health_check=list(HealthCheck))
+SETTINGS = {"deadline": None, "derandomize": not RANDOM, "database": None,
+            "suppress_health_check": list(HealthCheck)}
 
 
 def test_in_process_fuzz(node, record):

@@ -19,9 +19,9 @@ import secrets
 import stat
 
 import pytest
+from support import BIN, run_plugin, unique
 
 from reliability import harness
-from support import BIN, run_plugin, unique
 
 NAME_PAYLOADS = ["..", ".", "../escape", "../../escape", "a/../../escape", "/abs", "a/b", "a\\b",
                  "..\\..\\escape", "-rf", "-", ".hidden", "..hidden", "a\x00b", "\x00", "",
@@ -286,7 +286,7 @@ def test_canary_secret_never_logged(tree, host, container, record):
                          command="DEL", container_id="secret-4", args=args, env=env))
     outs.append(_attempt("loopback", dict(conf, type="loopback"), tree, host, container,
                          container_id="secret-5", args=args, env=env))
-    record.add(cases=len(outs)))
+    record.add(cases=len(outs))
     assert [o.code for o in outs[-5:-3]] == [7, 100], outs[-5:-3]
     text = log.read_text()
     assert "debug" in text, "debug logging is not on: the test would prove nothing"

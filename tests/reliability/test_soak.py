@@ -28,9 +28,10 @@ import json
 import random
 import threading
 
+from support import Netns, sh, unique
+
 from reliability import harness
 from reliability.harness import Bench, leaks
-from support import Netns, sh, unique
 
 WORKERS = harness.scaled(4, 8)
 SLOTS_PER_WORKER = 3
@@ -84,7 +85,7 @@ class Slot:
         sh("ip", "netns", "add", self.netns.name)
         self.made.append(self.netns)
         self.container_id = unique("soak-")
-        self.attached: "dict[str, dict]" = {}
+        self.attached: dict[str, dict] = {}
 
 
 class Soak:
@@ -97,11 +98,11 @@ class Soak:
         self.nets["soak-v4"].subnet4 = ipaddress.ip_network("10.21.0.0/27")
         self.locks = {name: RWLock() for name in self.nets}
         self.registry = threading.Lock()
-        self.live: "dict[tuple[str, str, str], tuple[Slot, dict]]" = {}
+        self.live: dict[tuple[str, str, str], tuple[Slot, dict]] = {}
         self.slots = [[Slot(made) for _ in range(SLOTS_PER_WORKER)] for _ in range(WORKERS)]
-        self.errors: "list[str]" = []
+        self.errors: list[str] = []
         self.ops = 0
-        self.by_op: "dict[str, int]" = {}
+        self.by_op: dict[str, int] = {}
         self.most_live = 0
         self.duplicates = 0
         self.violations = 0
@@ -209,7 +210,7 @@ class Soak:
         self.audit_containers()
 
     def audit_duplicates(self) -> None:
-        seen: "dict[str, str]" = {}
+        seen: dict[str, str] = {}
         for (net, cid, ifname), (_, result) in self.live.items():
             for ip in self.nets[net].check_result(result):
                 if ip in seen:
@@ -278,7 +279,7 @@ def masq_sources(host: Netns) -> "set[str]":
 def test_churn(host, tmp_path, record):
     """Random ADD/CHECK/DEL/GC/abandon by parallel workers on an IPv4 and a dual-stack
     network (iptables and nftables masquerade), audited at checkpoints and at the end."""
-    made: "list[Netns]" = []
+    made: list[Netns] = []
     data = tmp_path / "soak"
     data.mkdir()
     soak = None
@@ -335,5 +336,5 @@ def _work(soak: Soak, worker: int, round_: int, count: int) -> None:
     try:
         for _ in range(count):
             soak.step(rng, soak.slots[worker])
-    except Exception as exc:  # a harness error must fail the test, not vanish with the thread
+    except Exception as exc:  # noqa: BLE001 - a harness error must fail the test, not vanish with the thread
         soak.fail(f"worker {worker}: {exc.__class__.__name__}: {exc}")

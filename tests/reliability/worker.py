@@ -37,7 +37,8 @@ def snapshot(req: dict) -> dict:
 
 
 def _links(prefix: "list[str]") -> "dict[str, str]":
-    out = subprocess.run(["ip", *prefix, "-j", "-d", "link", "show"], capture_output=True, text=True)
+    out = subprocess.run(["ip", *prefix, "-j", "-d", "link", "show"], capture_output=True, text=True,
+                         check=False)
     if out.returncode != 0:
         return {"<error>": out.stderr.strip()}
     return {link["ifname"]: link.get("linkinfo", {}).get("info_kind", "")
@@ -45,7 +46,7 @@ def _links(prefix: "list[str]") -> "dict[str, str]":
 
 
 def _nft() -> "list[str]":
-    out = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True)
+    out = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True, check=False)
     rules = []
     for item in json.loads(out.stdout or '{"nftables": []}').get("nftables", []):
         for kind in ("table", "chain", "rule", "set"):
@@ -80,7 +81,7 @@ def _files(roots: "list[str]") -> "dict[str, str]":
 def run_once(plugin: str, env: dict, stdin: bytes) -> dict:
     from cni import log, main, skel
     saved = {fd: os.dup(fd) for fd in (1, 2)}
-    captures = {fd: tempfile.TemporaryFile() for fd in (1, 2)}
+    captures = {fd: tempfile.TemporaryFile() for fd in (1, 2)}  # noqa: SIM115 - closed below
     out, err = io.StringIO(), io.StringIO()
     exception = ""
     rc = None
@@ -88,7 +89,7 @@ def run_once(plugin: str, env: dict, stdin: bytes) -> dict:
         for fd, f in captures.items():
             os.dup2(f.fileno(), fd)
         rc = skel.run(main.PLUGINS[plugin], env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
-    except BaseException:  # skel.run must never raise: report it
+    except BaseException:  # noqa: BLE001 - skel.run must never raise: report whatever it is
         exception = traceback.format_exc()
     finally:
         for fd, copy in saved.items():
@@ -130,7 +131,7 @@ def main() -> None:
     for line in proto_in:
         try:
             reply = serve(json.loads(line))
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - a harness error goes back to the test, loudly
             reply = {"worker_error": traceback.format_exc()}
         reply["netns_kept"] = os.stat("/proc/thread-self/ns/net").st_ino == own
         proto_out.write(json.dumps(reply) + "\n")
