@@ -4,19 +4,20 @@ Where it sits: `cni.request` and `cni.netconf` call these at the edge, before an
 file, link or process is touched; code inside trusts what passed.
 """
 
-import re
-
 from cni.errors import InvalidConfig, InvalidEnvironment
 
 # The Go library's rule for container IDs and network names: both become path
 # components (IPAM directory, result cache), so no '/', no leading '.' or '-'.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+# Checked with sets, not a regex: `re` costs ~2 ms of import on every exec.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_CHARS = _ALNUM | frozenset("_.-")
 MAX_ID = 1024  # generous (runtimes send 64 hex chars) but bounded
 MAX_IFNAME = 15  # IFNAMSIZ - 1
 
 
 def is_name(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= MAX_ID and _NAME.match(value) is not None
+    return (isinstance(value, str) and 0 < len(value) <= MAX_ID and value[0] in _ALNUM
+            and _NAME_CHARS.issuperset(value))
 
 
 def container_id(value: str) -> str:

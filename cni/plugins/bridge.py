@@ -41,8 +41,8 @@ from cni.errors import (BridgeConflict, CheckFailed, CNIError, DelegateFailure,
                         NetlinkFailure, NetnsNotFound, NotANetns)
 from cni.netconf import NetConf, ci_get
 from cni.netconf import get as _typed
-from cni.netlink import (BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED, KernelError, Link,
-                         Netlink)
+from cni.netlink import (AF_INET, AF_INET6, BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED,
+                         KernelError, Link, Netlink)
 from cni.request import Request
 from cni.types import IPConfig, Interface, Result, Route
 
@@ -504,10 +504,9 @@ def _ensure_addr(host: Netlink, link: Link, family: int, cidr: str, mac: str,
     """The reference ensureAddr: one IPv4 address per bridge; IPv6 ones may coexist unless
     their subnets overlap. Adding pins the MAC, so it no longer follows the lowest port's."""
     import ipaddress
-    import socket
     wanted = ipaddress.ip_interface(cidr)
-    for present, _, _ in host.addresses(link.index, socket.AF_INET if family == 4
-                                        else socket.AF_INET6):
+    for present, _, _ in host.addresses(link.index, AF_INET if family == 4
+                                        else AF_INET6):
         if present == cidr:
             return
         have = ipaddress.ip_interface(present)
@@ -761,14 +760,13 @@ def _check_bridge(entry: "Interface | None", conf: BridgeConf, host: Netlink) ->
 def _check_addresses(prev: Result, ifname: str, ctr: Netlink) -> None:
     """Every prevResult address is on the interface, with a route to its subnet."""
     import ipaddress
-    import socket
     link = ctr.link(ifname)
     present = {a for a, _, _ in ctr.addresses(link.index)}
     for ip in prev.ips:
         if ip.address not in present:
             raise CheckFailed(f"Failed to match addr {ip.address} on interface {ifname}")
         subnet = str(ipaddress.ip_interface(ip.address).network)
-        family = socket.AF_INET if ip.family == 4 else socket.AF_INET6
+        family = AF_INET if ip.family == 4 else AF_INET6
         if not any(r.dst == subnet and r.table == 254 for r in ctr.route_list(family)):
             raise CheckFailed(f"Failed to find Gateway {ip.gateway or '<nil>'} for interface "
                               f"{ifname}")
@@ -776,10 +774,9 @@ def _check_addresses(prev: Result, ifname: str, ctr: Netlink) -> None:
 
 def _check_routes(prev: Result, ctr: Netlink) -> None:
     """Every prevResult route exists (a route without gw: any route to that dst)."""
-    import socket
     tables = {}
     for route in prev.routes:
-        family = socket.AF_INET if route.family == 4 else socket.AF_INET6
+        family = AF_INET if route.family == 4 else AF_INET6
         if family not in tables:
             tables[family] = ctr.route_list(family)
         if not any(r.dst == route.dst and (not route.gw or r.gw == route.gw)
