@@ -7,8 +7,10 @@ wraps around, iptables) and `soak-dual` (IPv4 + IPv6, nftables). Each worker
 thread owns some containers (test-made namespaces) and, for each, plays the
 runtime: ADD (eth0 on soak-v4, net1 on soak-dual), CHECK with the cached
 result, DEL (with or without prevResult, also for nothing attached), GC with
-the live attachment list, or abandon (the container's namespace is deleted
-without DEL, as after a runtime crash; its stale state is GC's to reclaim).
+the live attachment list, abandon (the container's namespace is deleted
+without DEL, as after a runtime crash; its stale state is GC's to reclaim), or
+kill (an ADD SIGKILLed at a random instant while others run, perhaps holding
+the store lock, then the runtime's DEL).
 As runtimes must, GC on a network never overlaps an ADD or DEL on it.
 
 Audited after every GC (while it holds its network exclusively): every live
@@ -102,6 +104,7 @@ class Soak:
         self.slots = [[Slot(made) for _ in range(SLOTS_PER_WORKER)] for _ in range(WORKERS)]
         self.errors: list[str] = []
         self.ops = 0
+        self.kills = 0
         self.by_op: dict[str, int] = {}
         self.most_live = 0
         self.duplicates = 0
@@ -117,7 +120,7 @@ class Soak:
         if net in slot.attached:
             op = "CHECK" if roll < 0.3 else "DEL" if roll < 0.8 else "GC" if roll < 0.9 else "ABANDON"
         else:
-            op = "ADD" if roll < 0.8 else "DEL" if roll < 0.9 else "GC"
+            op = "ADD" if roll < 0.75 else "KILL" if roll < 0.85 else "DEL" if roll < 0.93 else "GC"
         getattr(self, "op_" + op.lower())(rng, slot, net)
         with self.registry:
             self.ops += 1
@@ -133,6 +136,23 @@ class Soak:
             slot.attached[net] = out.json
             with self.registry:
                 self.live[(net, slot.container_id, ifname)] = (slot, out.json)
+
+    def op_kill(self, rng, slot: Slot, net: str) -> None:
+        """ADD SIGKILLed at a random instant (maybe holding the store lock while others
+        wait on it), then the runtime's DEL for it."""
+        node, ifname = self.nets[net], IFNAMES[net]
+        with self.locks[net].shared():
+            proc = node.spawn("ADD", slot.netns, slot.container_id, ifname)
+            threading.Event().wait(rng.uniform(0, 0.2))
+            proc.kill()
+            rc = proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+            out = node.delete(slot.netns, slot.container_id, ifname)
+        with self.registry:
+            self.kills += rc in harness.KILLED
+        if not out.ok:
+            self.fail(f"DEL after a killed ADD {net} {slot.container_id}: {out}")
 
     def op_check(self, rng, slot: Slot, net: str) -> None:
         node, ifname = self.nets[net], IFNAMES[net]
@@ -277,8 +297,8 @@ def masq_sources(host: Netns) -> "set[str]":
 
 
 def test_churn(host, tmp_path, record):
-    """Random ADD/CHECK/DEL/GC/abandon by parallel workers on an IPv4 and a dual-stack
-    network (iptables and nftables masquerade), audited at checkpoints and at the end."""
+    """Random ADD/CHECK/DEL/GC/abandon/killed-ADD by parallel workers on an IPv4 and a
+    dual-stack network (iptables and nftables masquerade), audited at checkpoints and at the end."""
     made: list[Netns] = []
     data = tmp_path / "soak"
     data.mkdir()
@@ -305,14 +325,16 @@ def test_churn(host, tmp_path, record):
             slot.netns.delete()
         soak.checkpoint()
         assert not soak.errors, soak.errors[:5]
-        assert set(soak.by_op) == {"ADD", "CHECK", "DEL", "GC", "ABANDON"}, soak.by_op
+        assert set(soak.by_op) == {"ADD", "CHECK", "DEL", "GC", "ABANDON", "KILL"}, soak.by_op
+        assert soak.kills > 0, "no ADD was ever killed mid-way"
         assert soak.most_live >= WORKERS * SLOTS_PER_WORKER // 2, "the node was never busy"
         found = leaks(baseline, soak.nets["soak-v4"].state())
         soak.violations += len(found)
         assert found == [], found
     finally:
         if soak is not None:
-            record.add(ops=soak.ops, duplicates=soak.duplicates, leaks=soak.violations)
+            record.add(ops=soak.ops, kills=soak.kills, duplicates=soak.duplicates,
+                       leaks=soak.violations)
         for ns in made:
             ns.delete()
 
