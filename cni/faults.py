@@ -6,19 +6,31 @@ Where it sits: `point("name")` calls are placed after each state-changing step
 write...). They do nothing unless a test-only environment variable is set; the
 variables are read once at import, so an untested exec pays one set lookup.
 
-    PYCNI_TEST_FAULT=<point>[,<point>...]
+    PYCNI_TEST_FAULT=<point>[@<n>][,<point>[@<n>]...]   (@n: at the n-th pass, default 1st)
     PYCNI_TEST_FAULT_ACTION=kill (default) | fail
     PYCNI_TEST_FAULT_TRACE=<file>     append "<pid> <point>\\n" for every point passed
 
 `fail` raises a CNIError (code 999) to exercise the undo path; `kill` sends
 SIGKILL to the process itself, to prove crash consistency. The trace lets the
 reliability suite learn which verb passes which point, so every point found in
-the source is injected on every path that reaches it (tests/reliability/).
+the source is injected on every path that reaches it (tests/reliability/); `@n`
+reaches a later pass of a point in a loop (the second family of a dual-stack ADD).
 """
 
 import os
 
-_ARMED = frozenset(filter(None, os.environ.get("PYCNI_TEST_FAULT", "").split(",")))
+
+def _armed(spec: str) -> "dict[str, int]":
+    """'a,b@2' -> {'a': 1, 'b': 2}: the pass of each point that triggers."""
+    armed = {}
+    for item in filter(None, spec.split(",")):
+        name, _, nth = item.partition("@")
+        armed[name] = int(nth) if nth.isdigit() and int(nth) > 0 else 1
+    return armed
+
+
+_ARMED = _armed(os.environ.get("PYCNI_TEST_FAULT", ""))
+_PASSES: "dict[str, int]" = {}
 _TRACE = os.environ.get("PYCNI_TEST_FAULT_TRACE", "")
 
 
@@ -26,7 +38,9 @@ def point(name: str) -> None:
     if _TRACE:
         _record(name)
     if name in _ARMED:
-        _trigger(name)
+        _PASSES[name] = _PASSES.get(name, 0) + 1
+        if _PASSES[name] == _ARMED[name]:
+            _trigger(name)
 
 
 def _record(name: str) -> None:

@@ -20,20 +20,20 @@ COLUMNS = (("cases", "cases"), ("kills", "SIGKILLs"), ("faults", "injected failu
 # What this suite found in the plugins, and how each was fixed (kept by hand: a record of
 # history, not of one run). A new finding gets a line here with the commit that fixed it.
 FINDINGS = (
-    ("test_fuzz", "config JSON nested deeper than the parser's stack ('[[[[...') crashed the "
-     "skel with RecursionError: code 999 instead of a decoding error",
+    ("test_fuzz", ("config JSON nested deeper than the parser's stack ('[[[[...') crashed the "
+     "skel with RecursionError: code 999 instead of a decoding error"),
      "cni/netconf.py, cni/skel.py: code 6 (3fbeb8c)"),
-    ("test_fuzz", "a wrongly typed field holding a deeply nested value crashed the error "
-     "message's preview (RecursionError in fastjson.dumps): code 999 instead of 7",
+    ("test_fuzz", ("a wrongly typed field holding a deeply nested value crashed the error "
+     "message's preview (RecursionError in fastjson.dumps): code 999 instead of 7"),
      "cni/netconf.py: the preview degrades to a description (3fbeb8c)"),
-    ("test_fuzz, test_environment", "a bridge ADD failing on a fresh node (IPAM refused, "
-     "bad ipam.type, missing netns, ifname taken) left the bridge it had created",
+    ("test_fuzz, test_environment", ("a bridge ADD failing on a fresh node (IPAM refused, "
+     "bad ipam.type, missing netns, ifname taken) left the bridge it had created"),
      "cni/plugins/bridge.py: ipam.type validated first, IPAM ADD before the bridge (5087c73)"),
-    ("test_paths", "ipam.dataDir with '..' components was accepted and the store created "
-     "outside the named directory", "ipam/config.py: code 7 (048abda)"),
-    ("test_paths", "a symlink as dataDir or as one of its parents was followed: the store was "
-     "created wherever it pointed", "ipam/disk.py: the store path is opened component by "
-     "component with O_NOFOLLOW from /, a symlink anywhere is code 108 (048abda)"),
+    ("test_paths", ("ipam.dataDir with '..' components was accepted and the store created "
+     "outside the named directory"), "ipam/config.py: code 7 (048abda)"),
+    ("test_paths", ("a symlink as dataDir or as one of its parents was followed: the store was "
+     "created wherever it pointed"), ("ipam/disk.py: the store path is opened component by "
+     "component with O_NOFOLLOW from /, a symlink anywhere is code 108 (048abda)")),
 )
 MODULE_TITLES = {
     "test_crash": "Crash consistency (SIGKILL at every fault point and at random instants)",

@@ -102,8 +102,9 @@ def test_every_fault_point_is_enumerated_and_reached(reach, record):
 class Case:
     """A node with its baseline (after a clean ADD+DEL) and the proofs of recovery."""
 
-    def __init__(self, host, data_dir, make_netns, backend: str, record) -> None:
-        self.node = Bench(host, data_dir, backend=backend)
+    def __init__(self, host, data_dir, make_netns, backend: str, record,
+                 dual_stack: bool = False) -> None:
+        self.node = Bench(host, data_dir, backend=backend, dual_stack=dual_stack)
         self.make_netns = make_netns
         self.record = record
         probe = make_netns()
@@ -161,11 +162,11 @@ class Case:
 
 @pytest.fixture
 def case_factory(make_netns, tmp_path, record):
-    """Case(backend): each on its own node (host namespace and dataDir)."""
-    def make(backend: str) -> Case:
+    """Case(backend, dual_stack=False): each on its own node (host namespace and dataDir)."""
+    def make(backend: str, dual_stack: bool = False) -> Case:
         data_dir = tmp_path / unique("data-")
         data_dir.mkdir()
-        return Case(make_netns(), data_dir, make_netns, backend, record)
+        return Case(make_netns(), data_dir, make_netns, backend, record, dual_stack)
     return make
 
 
@@ -268,6 +269,35 @@ def test_failed_step_undoes_everything(point, reach, case_factory, record):
 def _assert_error(out, point: str) -> None:
     assert out.rc == 1, out
     assert isinstance(out.json, dict) and out.json.get("code") and point in out.json["msg"], out
+
+
+def test_second_family_of_a_dual_stack_add(case_factory, make_netns, tmp_path, record):
+    """Dual-stack ADD, the IPv6 reservation's store writes hit (the 2nd pass of each store
+    point): a failure there rolls the IPv4 reservation back (node at baseline, no DEL); a
+    SIGKILL there is recovered by the runtime's DEL (recovery modes rotating)."""
+    case = case_factory("nftables", dual_stack=True)
+    trace = tmp_path / "dual.trace"
+    probe = make_netns()
+    assert case.node.add(probe, "dual-trace", env={"PYCNI_TEST_FAULT_TRACE": str(trace)}).ok
+    assert case.node.delete(probe, "dual-trace").ok
+    passes = harness.read_trace(trace)
+    twice = sorted({p for p in passes if passes.count(p) >= 2})
+    assert twice, f"no point passed twice by a dual-stack ADD: {passes}"
+    for k, point in enumerate(twice):
+        container_id = unique("dual-")
+        container = make_netns()
+        out = case.node.add(container, container_id, env={
+            "PYCNI_TEST_FAULT": f"{point}@2", "PYCNI_TEST_FAULT_ACTION": "fail"})
+        _assert_error(out, point)
+        record.add(faults=1)
+        case.assert_clean()
+        out = case.node.add(container, container_id, env={"PYCNI_TEST_FAULT": f"{point}@2"})
+        assert out.rc in KILLED, out
+        record.add(kills=1)
+        case.recover(container, container_id, MODES[k % len(MODES)])
+        case.assert_store_sound(container_id)
+        case.assert_fresh_add_works(container_id)
+    record.add(cases=len(twice))
 
 
 @pytest.mark.parametrize("verb, trials", [("ADD", scaled(100, 1000)), ("DEL", scaled(30, 300))])
