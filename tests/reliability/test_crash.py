@@ -12,10 +12,12 @@ prevResult, in one of three situations:
   netns-empty    DEL carries CNI_NETNS="" while the namespace still exists
                  (host state must go at once); the runtime deletes it after.
 
-Proof of recovery: no host veth, reservation, temp file or NAT rule (iptables
-and nftables views) beyond the node's baseline (taken after a clean ADD+DEL),
-the store lists cleanly through the operator CLI, and a new ADD for the same
-container gets a valid address (and its DEL brings the node back to baseline).
+Right after each kill the store must list (through the operator CLI) with no
+empty or half-written claim. Proof of recovery: no host veth, reservation,
+temp file or NAT rule (iptables and nftables views) beyond the node's baseline
+(taken after a clean ADD+DEL), the store lists cleanly with nothing left for
+the container, and a new ADD for the same container gets a valid address (and
+its DEL brings the node back to baseline).
 Masquerade is on throughout, with both backends, so NAT leaks are visible.
 """
 
@@ -148,7 +150,13 @@ class Case:
         self.record.add(leaks=len(found))
         assert found == [], f"left behind: {found}"
 
+    def assert_no_torn_entries(self) -> None:
+        """Right after a crash: the store lists, and holds no empty or half-written claim."""
+        listing = harness.operator_listing(self.node.data_dir, self.node.name)
+        assert [e for e in listing if e.get("problem")] == [], listing
+
     def assert_store_sound(self, container_id: str) -> None:
+        """After recovery: the store lists cleanly and holds nothing for the container."""
         listing = harness.operator_listing(self.node.data_dir, self.node.name)
         assert [e for e in listing if e.get("problem")] == [], listing
         assert [e for e in listing if e.get("containerID") == container_id] == [], listing
@@ -199,6 +207,7 @@ def test_kill_at_fault_point_then_runtime_del(point, mode, backend, reach, case_
     for verb in verbs:
         container_id = unique("crash-")
         container = _kill_at(case, point, verb, container_id)
+        case.assert_no_torn_entries()
         case.recover(container, container_id, mode)
         case.assert_store_sound(container_id)
         case.assert_fresh_add_works(container_id)
@@ -294,6 +303,7 @@ def test_second_family_of_a_dual_stack_add(case_factory, make_netns, tmp_path, r
         out = case.node.add(container, container_id, env={"PYCNI_TEST_FAULT": f"{point}@2"})
         assert out.rc in KILLED, out
         record.add(kills=1)
+        case.assert_no_torn_entries()
         case.recover(container, container_id, MODES[k % len(MODES)])
         case.assert_store_sound(container_id)
         case.assert_fresh_add_works(container_id)
@@ -327,6 +337,7 @@ def test_kill_at_random_instants(verb, trials, case_factory, make_netns, record)
             killed += 1
         else:  # it finished first: its answer must be a complete one
             assert rc in (0, 1) and (rc == 1) == bool(json.loads(out or "{}").get("code")), out
+        case.assert_no_torn_entries()
         case.recover(container, container_id, rng.choice(MODES))
         case.assert_store_sound(container_id)
         if trial % 4 == 0:  # the fresh ADD costs two execs: often enough to show it works
