@@ -168,10 +168,20 @@ def plugin_env(command: str, container: "Netns | str | None", container_id: str,
 # -- what a node holds ---------------------------------------------------------------
 
 
+def links_of(ns: Netns) -> "list[dict]":
+    """`ip -j -d link` of a namespace, read leniently: ip prints control characters in
+    interface names raw (the kernel allows them), which strict JSON refuses."""
+    return json.loads(ns.sh("ip", "-j", "-d", "link", "show").stdout, strict=False)
+
+
+def link_names(ns: Netns) -> "list[str]":
+    return [link["ifname"] for link in links_of(ns)]
+
+
 def host_links(host: Netns) -> "dict[str, str]":
     """name -> kind (veth, bridge, dummy...; '' for plain links) in the host namespace."""
     out = {}
-    for link in host.links():
+    for link in links_of(host):
         kind = link.get("linkinfo", {}).get("info_kind", "")
         out[link["ifname"]] = kind
     return out

@@ -253,7 +253,7 @@ def test_failed_step_undoes_everything(point, reach, case_factory, record):
             out = case.node.add(container, container_id, env=env)
             _assert_error(out, point)
             case.assert_clean()
-            assert container.links() and [l["ifname"] for l in container.links()] == ["lo"]
+            assert harness.link_names(container) == ["lo"]
         elif verb == "DEL":
             container, _ = case.attach(container_id)
             _assert_error(case.node.delete(container, container_id, env=env), point)

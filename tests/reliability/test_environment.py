@@ -52,7 +52,7 @@ def _no_partial_state(node: Bench, before: dict, container, record) -> None:
     found = leaks(before, node.state())
     record.add(leaks=len(found))
     assert found == [], f"a failed ADD left: {found}"
-    assert [l["ifname"] for l in container.links()] == ["lo"]
+    assert harness.link_names(container) == ["lo"]
 
 
 # -- the store's filesystem -------------------------------------------------------------------

@@ -434,7 +434,7 @@ def _exec_env(env: dict) -> dict:
 
 def _exec_state(node: Node) -> dict:
     return {"links": harness.host_links(node.host), "nat": harness.nat_rules(node.host),
-            "container": [l["ifname"] for l in node.container.links()],
+            "container": harness.link_names(node.container),
             "files": harness.store_files(node.data)}
 
 
@@ -455,6 +455,28 @@ def test_nesting_deeper_than_the_parser(plugin, node, record):
             if command != "VERSION":
                 assert json.loads(reply["run"]["stdout"])["code"] == code, reply["run"]
             record.add(examples=1)
+
+
+def test_control_characters_in_names(node, record):
+    """Interface names with control characters (valid for the kernel, printed raw by `ip -j`)
+    attach and detach cleanly; container IDs and network names with them are refused."""
+    _, conf = bases(node)["bridge-l3"]
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "ctl-1", "CNI_NETNS": node.container.path,
+           "CNI_PATH": str(node.path)}
+    for ifname in ("\x01a", "e\x1bth", "\x7f"):
+        reply = node.worker.call("bridge", dict(env, CNI_IFNAME=ifname), json.dumps(conf).encode(),
+                                 snapshot=True, undo=True, container=node.container.name,
+                                 watch=node.watch())
+        assert reply["run"]["rc"] == 0, reply["run"]
+        assert reply["undo"]["rc"] == 0, reply["undo"]
+        assert_back_to_start(reply["before"], reply["after_undo"])
+        record.add(examples=1)
+    for field, value, code in (("CNI_CONTAINERID", "a\x01b", 4), ("name", "n\x1bet", 7)):
+        stdin = json.dumps(dict(conf, name=value) if field == "name" else conf).encode()
+        run = node.worker.call("bridge", dict(env, CNI_IFNAME="eth0", **(
+            {field: value} if field != "name" else {})), stdin)["run"]
+        assert json.loads(run["stdout"])["code"] == code, run
+        record.add(examples=1)
 
 
 def test_after_fuzzing_nothing_escaped(node, record):

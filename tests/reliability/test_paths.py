@@ -89,7 +89,7 @@ def _assert_confined(tree: Tree, before: dict, host, container, host_links, cont
     assert tree.snapshot() == before, "a file outside dataDir was created or changed"
     assert not tree.ran.exists(), f"a canary executed: {tree.ran.read_text()}"
     assert harness.host_links(host) == host_links
-    assert [l["ifname"] for l in container.links()] == container_links
+    assert harness.link_names(container) == container_links
 
 
 @pytest.mark.parametrize("field", ["network name", "container ID"])
@@ -121,7 +121,7 @@ def test_name_payloads_are_refused_before_any_change(field, tree, host, containe
     assert tree.snapshot(exclude_data=False) == before, "a refused request created a file"
     assert not tree.ran.exists()
     assert harness.host_links(host) == host_links, "a refused request created a link"
-    assert [l["ifname"] for l in container.links()] == ["lo"]
+    assert harness.link_names(container) == ["lo"]
 
 
 def test_ifname_payloads_are_refused_before_any_change(tree, host, container, record):
@@ -218,7 +218,7 @@ def test_symlinks_in_the_store_path_are_never_followed(tree, host, container, re
     for where in (target, tree.outside / "data", tree.outside / "linked-data"):
         assert list(where.iterdir()) == [], f"written through a symlink: {list(where.iterdir())}"
     assert harness.host_links(host) == host_links
-    assert [l["ifname"] for l in container.links()] == ["lo"]
+    assert harness.link_names(container) == ["lo"]
 
 
 # -- logs ---------------------------------------------------------------------------------

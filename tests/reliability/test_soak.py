@@ -265,7 +265,7 @@ class Soak:
             self.fail(f"{len(chains)} CNI- chains for {len(want_chains)} live soak-v4 containers")
 
     def veths(self) -> "dict[str, str]":
-        return {link["ifname"]: link.get("master", "") for link in self.host.links()
+        return {link["ifname"]: link.get("master", "") for link in harness.links_of(self.host)
                 if link.get("linkinfo", {}).get("info_kind") == "veth"}
 
     def audit_containers(self) -> None:

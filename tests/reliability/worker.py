@@ -41,8 +41,9 @@ def _links(prefix: "list[str]") -> "dict[str, str]":
                          check=False)
     if out.returncode != 0:
         return {"<error>": out.stderr.strip()}
+    # strict=False: ip prints control characters in names raw, which strict JSON refuses
     return {link["ifname"]: link.get("linkinfo", {}).get("info_kind", "")
-            for link in json.loads(out.stdout)}
+            for link in json.loads(out.stdout, strict=False)}
 
 
 def _nft() -> "list[str]":
