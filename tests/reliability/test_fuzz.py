@@ -198,10 +198,12 @@ def mutated_config(draw, node: Node) -> "tuple[str, bytes, dict | None]":
         elif isinstance(parent, dict):
             parent[draw(WEIRD_TEXT)] = draw(WEIRD)
     confine_paths(conf, node)
+    pin_data_dir(conf, node)
     if draw(st.booleans()) and plugin == "bridge":
         conf["prevResult"] = draw(st.one_of(WEIRD, st.just({"cniVersion": "1.0.0", "ips": [
             {"address": "10.77.0.12/24", "interface": 2}], "interfaces": [{"name": "eth0"}]})))
         confine_paths(conf, node)
+        pin_data_dir(conf, node)
     deep_value = draw(st.booleans()) and draw(st.integers(0, 9)) == 0
     if deep_value:  # a value nested deeper than any Python structure we could build
         path = draw(st.sampled_from([p for p in paths_of(conf) if p] or [("name",)]))
@@ -232,6 +234,13 @@ def mutated_config(draw, node: Node) -> "tuple[str, bytes, dict | None]":
         depth = draw(st.integers(100, 200000))
         text = b"[" * depth + b"]" * draw(st.sampled_from([0, depth]))
     return plugin, text, None
+
+
+def pin_data_dir(conf: object, node: Node) -> None:
+    """An absent, null or empty ipam.dataDir means the real /var/lib/cni/networks: keep it in the tree."""
+    ipam = conf.get("ipam") if isinstance(conf, dict) else None
+    if isinstance(ipam, dict) and ipam.get("dataDir") in (None, ""):
+        ipam["dataDir"] = str(node.data)
 
 
 def confine_paths(conf: object, node: Node) -> None:
