@@ -58,7 +58,10 @@ def _host_snapshot() -> dict:
     names = sorted(l.split(": ")[1].split("@")[0] for l in links.splitlines() if ": " in l)
     netns = sorted(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                   text=True).stdout.split("\n"))
-    cni = sorted(str(p) for p in Path("/var/lib/cni").rglob("*")) if Path("/var/lib/cni").exists() else []
+    # Paths with their mtimes: a write into an entry that already existed counts too.
+    state = Path("/var/lib/cni")
+    cni = sorted(f"{p} @{p.lstat().st_mtime_ns}" for p in [state, *state.rglob("*")]
+                 if p.exists() or p.is_symlink()) if state.exists() else []
     return {"links": names, "netns": [n.split()[0] for n in netns if n.strip()], "var_lib_cni": cni}
 
 
