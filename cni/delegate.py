@@ -13,12 +13,17 @@ error with its code intact (a pool exhausted in the IPAM stays code 104, not 999
 - When the file found is one of our own plugins (its head carries the marker
   `pycni-plugin: <type>`, or it is a link to our frozen bundle), the verb runs
   in-process instead: same semantics, without a second interpreter start-up.
+- An exec'd delegate gets PYCNI_DELEGATION_DEPTH one higher than ours; past
+  MAX_DEPTH the call is refused (code 7). A config whose IPAM leads back to a
+  delegating plugin (`"ipam": {"type": "bridge"}`, or a name linked to it)
+  would otherwise exec itself until the node runs out of memory.
 """
 
 import os
 
 from cni import validate
-from cni.errors import CNIError, DelegateFailure, InvalidEnvironment, PluginNotFound
+from cni.errors import (CNIError, DelegateFailure, InvalidConfig, InvalidEnvironment,
+                        PluginNotFound)
 from cni.request import Request
 from cni.types import Result
 
@@ -26,6 +31,8 @@ from cni.types import Result
 IN_PROCESS = {"host-local": "cni.plugins.host_local", "loopback": "cni.plugins.loopback"}
 VERBS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}
 MARKER = b"pycni-plugin: "
+DEPTH_ENV = "PYCNI_DELEGATION_DEPTH"
+MAX_DEPTH = 8  # real chains are 1 or 2 deep (bridge -> host-local, a meta plugin before it)
 
 
 def find(plugin_type: str, path: "list[str]") -> str:
@@ -47,7 +54,15 @@ def call(command: str, plugin_type: str, req: Request) -> "Result | None":
         plugin = __import__(module, fromlist=["NAME"])
         handler = getattr(plugin, VERBS[command], None)  # none: success, as the skel has it
         return handler(req.with_command(command)) if handler is not None else None
+    if _depth(req) >= MAX_DEPTH:
+        raise InvalidConfig(f"delegation loop: plugin {plugin_type!r} is {MAX_DEPTH} delegations "
+                            "deep", "the ipam type leads back to a plugin that delegates again")
     return _exec(command, found, req)
+
+
+def _depth(req: Request) -> int:
+    value = req.env.get(DEPTH_ENV, "")
+    return int(value) if value.isdigit() and value.isascii() else 0
 
 
 def _is_ours(found: str, plugin_type: str) -> bool:
@@ -68,6 +83,7 @@ def _exec(command: str, found: str, req: Request) -> "Result | None":
     from cni.frozen import child_env
     env = child_env(dict(req.env), found)  # no bundle library path for a foreign binary
     env["CNI_COMMAND"] = command
+    env[DEPTH_ENV] = str(_depth(req) + 1)
     for attempt in range(5):
         try:
             proc = subprocess.run([found], input=req.stdin, env=env, stdout=subprocess.PIPE,

@@ -170,6 +170,31 @@ def test_ipam_type_cannot_escape_cni_path(tree, host, container, record):
     _assert_confined(tree, before, host, container, host_links, ["lo"])
 
 
+def test_ipam_type_leading_back_to_the_bridge_is_a_bounded_loop(tree, host, container, record):
+    """ipam.type naming an executable that is the bridge itself (a link or wrapper in
+    CNI_PATH): the exec chain stops after a few levels with code 7 on ADD and DEL, instead
+    of exec'ing until the node runs out of memory. A wrapper counts the levels and brakes
+    at 30 itself, so a regression fails this test instead of the machine."""
+    count = tree.root / "levels"
+    wrapper = tree.path / "loop-ipam"
+    wrapper.write_text(f"#!/bin/sh\nn=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); "
+                       f"echo $n > {count}\n[ $n -gt 30 ] && {{ echo '{{\"code\": 999, "
+                       f"\"msg\": \"brake\"}}'; exit 1; }}\nexec {BIN / 'bridge'}\n")
+    wrapper.chmod(0o755)
+    host_links = harness.host_links(host)
+    for command in ("ADD", "DEL"):
+        count.unlink(missing_ok=True)
+        conf = _bridge_conf(tree)
+        conf["ipam"]["type"] = "loop-ipam"
+        out = _attempt("bridge", conf, tree, host, container, command=command)
+        levels = int(count.read_text())
+        record.add(cases=1)
+        assert out.code == 7 and "delegation loop" in out.json["msg"], (command, levels, out)
+        assert levels <= 10, f"{levels} nested execs before the loop was refused"
+    assert harness.host_links(host) == host_links
+    assert harness.link_names(container) == ["lo"]
+
+
 def test_data_dir_payloads_are_refused(tree, host, container, record):
     """Relative dataDirs, '..' components and NUL in ipam.dataDir, through bridge and
     host-local: code 7 on ADD, DEL, CHECK, GC and STATUS; no store made anywhere."""
