@@ -85,6 +85,13 @@ def test_an_interrupted_bench_leaves_no_process_and_no_temp_dir():
     assert proc.returncode == 130, err
     assert "interrupted" in err
     # Everything it spawned, and what that spawned, is in its session: none may remain.
-    left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+    # A grandchild killed with its group is reaped by init, not by the bench, and may
+    # take a moment to finish dying (e.g. in a kernel veth teardown): wait, bounded.
+    deadline = time.monotonic() + 10
+    while True:
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+        if left.returncode == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert left.returncode == 1 and not left.stdout, f"left running: {left.stdout}"
     assert set(glob.glob("/tmp/pycni-bench-*")) <= temps_before

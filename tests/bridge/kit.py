@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from support import BIN, GO_BIN, Netns, Outcome, run_plugin
@@ -112,6 +113,16 @@ class Node:
 
     def link(self, name: str, where: "Netns | None" = None) -> "dict | None":
         return (where or self.host).link(name)
+
+    def delete_netns(self, ctr: Netns, timeout: float = 10.0) -> None:
+        """Delete a container netns as a runtime does, then wait for the kernel to finish
+        tearing it down: the namespace dies asynchronously (a workqueue), and its veth
+        peers on the host go with it only then."""
+        peers = {l.get("link_index") for l in ctr.links() if l.get("link_index")}
+        ctr.delete()
+        deadline = time.monotonic() + timeout
+        while peers & {l["ifindex"] for l in self.links()} and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def veths(self) -> "list[str]":
         return sorted(l["ifname"] for l in self.links()

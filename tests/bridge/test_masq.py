@@ -126,7 +126,7 @@ def test_our_del_removes_go_rules_after_the_netns_is_gone(node):
     config = _rcnet(node)
     ctr = node.container()
     node.add(config, ctr, "c1", path=GO, bin_dir=GO_BIN)
-    ctr.delete()
+    node.delete_netns(ctr)
     assert node.run("DEL", config, ctr, "c1").ok
     assert node.leftovers("rcnet") == {}
 

@@ -313,7 +313,8 @@ def test_a_failure_after_the_link_leaves_nothing_reserved(tmp_path):
 
 def test_in_process_fault_rolls_the_claim_back(tmp_path, monkeypatch):
     from cni import faults
-    monkeypatch.setattr(faults, "_ARMED", frozenset({"store.cursor-written"}))
+    monkeypatch.setattr(faults, "_ARMED", faults._armed("store.cursor-written"))
+    monkeypatch.setattr(faults, "_PASSES", {})
     monkeypatch.setenv("PYCNI_TEST_FAULT_ACTION", "fail")
     with make(tmp_path).session() as store, pytest.raises(CNIError, match="injected fault"):
         store.reserve("10.1.2.2", "dummy", "eth0", 0)
