@@ -116,3 +116,13 @@ def run_plugin(plugin: str, command: str, conf: "dict | str | bytes | None" = No
     return Outcome(subprocess.CompletedProcess(
         argv, proc.returncode, proc.stdout.decode(errors="replace"),
         proc.stderr.decode(errors="replace")))
+
+
+def code_of(fn, *args) -> "int | None":
+    """The CNI code `fn(*args)` raises, or None when it returns."""
+    from cni.errors import CNIError
+    try:
+        fn(*args)
+    except CNIError as exc:
+        return exc.code
+    return None

@@ -10,6 +10,7 @@ import sys
 import types
 
 import pytest
+from support import code_of
 
 from cni import delegate
 from cni.errors import CNIError
@@ -45,14 +46,6 @@ def request(path: list, command: str = "ADD", stdin: bytes = STDIN) -> Request:
            "PYCNI_MARK": "inherited"}
     return Request(command, "ctr-1", "/run/netns/x", "eth0", {"IgnoreUnknown": "1"},
                    [str(p) for p in path], stdin, env, NetConf(json.loads(stdin)))
-
-
-def code_of(fn, *args) -> "int | None":
-    try:
-        fn(*args)
-    except CNIError as exc:
-        return exc.code
-    return None
 
 
 def test_first_match_in_cni_path_order_wins(tmp_path):

@@ -1,17 +1,10 @@
 """cni.validate: every value that becomes a path, an interface name or an exec (cni-spec.md 7)."""
 
 import pytest
+from support import code_of
 
 from cni import validate
 from cni.errors import CNIError
-
-
-def code_of(fn, *args) -> "int | None":
-    try:
-        fn(*args)
-    except CNIError as exc:
-        return exc.code
-    return None
 
 
 @pytest.mark.parametrize("name", ["eth0", "a", "e" * 15, "net1.100", "veth-x_y", "é" * 7 + "a",

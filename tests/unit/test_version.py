@@ -1,19 +1,12 @@
 """cni.version: which versions we speak and which verb each allows (cni-spec.md 1, 3.4)."""
 
 import pytest
+from support import code_of
 
 from cni import version
 from cni.errors import CNIError
 
 ALL = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-
-
-def code_of(fn, *args) -> "int | None":
-    try:
-        fn(*args)
-    except CNIError as exc:
-        return exc.code
-    return None
 
 
 def test_supported_versions_are_exactly_the_seven_spec_versions():
