@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
-DEFAULT_PATH = "/opt/cni/bin"
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 MAX_FILE = 4 << 20  # a config or cache file larger than this is refused, not read
 LIST_EXT = (".conflist",)

@@ -27,7 +27,17 @@ def _family(address: str) -> int:
     return 6 if ":" in address else 4
 
 
-class Interface:
+class _Value:
+    """Equality field by field (the `__slots__` of the subclass), as for plain values."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+
+class Interface(_Value):
     __slots__ = ("name", "mac", "mtu", "sandbox", "socket_path", "pci_id")
 
     def __init__(self, name: str, mac: str = "", sandbox: str = "", mtu: int = 0,
@@ -54,15 +64,11 @@ class Interface:
                 out["pciID"] = self.pci_id
         return out
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Interface) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
     def __repr__(self) -> str:
         return f"Interface({self.name!r}, mac={self.mac!r}, sandbox={self.sandbox!r})"
 
 
-class IPConfig:
+class IPConfig(_Value):
     """An address in CIDR form with the host bits kept (`10.1.0.5/16`)."""
 
     __slots__ = ("address", "gateway", "interface")
@@ -87,15 +93,11 @@ class IPConfig:
             out["gateway"] = self.gateway
         return out
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, IPConfig) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
     def __repr__(self) -> str:
         return f"IPConfig({self.address!r}, gateway={self.gateway!r}, interface={self.interface!r})"
 
 
-class Route:
+class Route(_Value):
     __slots__ = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
 
     def __init__(self, dst: str, gw: str = "", mtu: int = 0, advmss: int = 0, priority: int = 0,
@@ -127,10 +129,6 @@ class Route:
                 if getattr(self, key) is not None:
                     out[key] = getattr(self, key)
         return out
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Route) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     def __repr__(self) -> str:
         return f"Route({self.dst!r}, gw={self.gw!r})"
@@ -187,7 +185,7 @@ class DNS:
         return f"DNS({self.to_dict()!r})"
 
 
-class Result:
+class Result(_Value):
     """A Success result in the newest shape; `cni_version` is where it came from."""
 
     __slots__ = ("cni_version", "interfaces", "ips", "routes", "dns")
@@ -200,10 +198,6 @@ class Result:
         self.ips = list(ips or [])
         self.routes = list(routes or [])
         self.dns = dns if dns is not None else DNS()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Result) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     def __repr__(self) -> str:
         return f"Result({self.to_dict(_version.CURRENT)!r})"
