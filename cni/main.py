@@ -39,5 +39,5 @@ def multicall() -> None:
     name = os.path.basename(sys.argv[0])
     if name in PLUGINS:
         run(name)
-    from cni import cli
+    from cni.tool import cli
     cli.main()

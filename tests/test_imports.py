@@ -48,7 +48,7 @@ PYROUTE2_DENY = ("pyroute2", "pyroute2.config", "pyroute2.iproute", "pyroute2.nd
 
 # Measured 2026-11 on the 2-vCPU project machine (Python 3.11.7, pyroute2 0.9.7),
 # min of 8 runs under `-X importtime`: bridge ADD imports 22.5 ms of modules after
-# start-up (pyroute2's message classes via cni.pyroute2_lean ~8.5, socket ~3,
+# start-up (pyroute2's message classes via cni.host.pyroute2_lean ~8.5, socket ~3,
 # re ~2, ctypes ~1.5, ipaddress ~1, our own ~20 modules ~5). Budget: 1.5x.
 BUDGET_MS = 34
 
@@ -168,9 +168,9 @@ def test_imports_parser_finds_a_denied_module_and_its_importer():
         "import time:       100 |        100 | site",
         "import time:        50 |         50 |     typing",
         "import time:        20 |         70 |   pyroute2.common",
-        "import time:        10 |         80 | cni.netlink",
+        "import time:        10 |         80 | cni.host.netlink",
     ]))
-    assert report.denied() == ["typing <- pyroute2.common <- cni.netlink"]
+    assert report.denied() == ["typing <- pyroute2.common <- cni.host.netlink"]
     assert report.after_startup_ms() == pytest.approx(0.08)
 
 

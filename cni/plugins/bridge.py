@@ -34,14 +34,16 @@ STATUS: delegated to the IPAM.
 import errno
 import os
 
-from cni import delegate, faults, log, netns, sysctl, validate
+from cni import delegate, faults, log, validate
+from cni.host import netns
+from cni.host import sysctl
 from cni import version as _version
 from cni.errors import (BridgeConflict, CheckFailed, CNIError, DelegateFailure,
                         IncompatibleVersion, InterfaceExists, InvalidConfig, InvalidEnvironment,
                         NetlinkFailure, NetnsNotFound, NotANetns)
 from cni.netconf import NetConf, ci_get
 from cni.netconf import get as _typed
-from cni.netlink import (AF_INET, AF_INET6, BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED,
+from cni.host.netlink import (AF_INET, AF_INET6, BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED,
                          KernelError, Link, Netlink)
 from cni.request import Request
 from cni.types import IPConfig, Interface, Result, Route
@@ -316,7 +318,7 @@ def _add_layer3(ctx: _Attachment, result: Result, undo: Undo) -> None:
         _ensure_gateways(ctx, result, gateways)
     if conf.ip_masq:
         undo.at("ipMasq")
-        from cni import ipmasq
+        from cni.host import ipmasq
         backend = ipmasq.choose_backend(conf.ip_masq_backend)
         name, cid, ifname = conf.net.name, ctx.req.container_id, ctx.req.ifname
         undo.push("masquerade rules", ipmasq.teardown, name, ifname, cid)
@@ -325,7 +327,7 @@ def _add_layer3(ctx: _Attachment, result: Result, undo: Undo) -> None:
 
 
 def open_netns(path: str) -> int:
-    """cni.netns.open_netns with the reference's wording for a missing path."""
+    """cni.host.netns.open_netns with the reference's wording for a missing path."""
     try:
         return netns.open_netns(path)
     except NetnsNotFound as exc:
@@ -415,7 +417,7 @@ def _attach_port(host: Netlink, veth: Link, bridge: Link, conf: BridgeConf, vlan
 
 
 def _spoofcheck_setup(ctx: _Attachment, undo: Undo) -> None:
-    from cni import spoofcheck
+    from cni.host import spoofcheck
     ref = spoofcheck.ref_id(ctx.req.container_id, ctx.req.ifname)
     undo.push("macspoofchk rules", spoofcheck.teardown, ref)
     spoofcheck.setup(ctx.veth.name, ctx.container.mac, ref)
@@ -588,10 +590,10 @@ def delete(req: Request) -> None:
         _attempt(errors, delegate.call, "DEL", conf.ipam_type, req)
         faults.point("del.ipam-released")
     if conf.macspoofchk:
-        from cni import spoofcheck
+        from cni.host import spoofcheck
         _attempt(errors, spoofcheck.teardown, spoofcheck.ref_id(req.container_id, req.ifname))
     if conf.layer3 and conf.ip_masq:
-        from cni import ipmasq
+        from cni.host import ipmasq
         _attempt(errors, ipmasq.teardown, conf.net.name, req.ifname, req.container_id)
         faults.point("del.masq-removed")
     _raise_all(errors)
@@ -796,7 +798,7 @@ def gc(req: Request) -> None:
     if conf.layer3:
         _attempt(errors, delegate.call, "GC", conf.ipam_type, req)
     if valid is not None:
-        from cni import ipmasq
+        from cni.host import ipmasq
         _attempt(errors, ipmasq.gc, conf.net.name, valid)
     _raise_all(errors)
 

@@ -7,9 +7,10 @@ path that is no longer a namespace, or an empty CNI_NETNS is success. CHECK
 verifies `lo` is up. GC and STATUS have nothing to do.
 """
 
-from cni import log, netns
+from cni import log
+from cni.host import netns
 from cni.errors import CheckFailed, InterfaceNotFound, NetlinkFailure, NetnsNotFound, NotANetns
-from cni.netlink import Link, Netlink
+from cni.host.netlink import Link, Netlink
 from cni.request import Request
 from cni.types import Interface, IPConfig, Result
 

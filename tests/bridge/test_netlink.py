@@ -1,13 +1,13 @@
-"""cni.netlink's bridge-plugin operations, in-process, in test-made namespaces."""
+"""cni.host.netlink's bridge-plugin operations, in-process, in test-made namespaces."""
 
 import os
 import socket
 
 import pytest
 
-from cni import netns
+from cni.host import netns
 from cni.errors import NetlinkFailure
-from cni.netlink import KernelError, Netlink
+from cni.host.netlink import KernelError, Netlink
 
 
 def _sockets(host, ctr):

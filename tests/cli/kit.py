@@ -75,7 +75,7 @@ def install_recorder(directory: Path, *names: str) -> None:
 
 
 def cnitool_id(netns_path: str) -> str:
-    """cnitool's container ID, computed here independently of cni.runtime."""
+    """cnitool's container ID, computed here independently of cni.tool.libcni."""
     import hashlib
     digest = hashlib.sha512(os.path.abspath(netns_path).encode()).digest()
     return "cnitool-" + digest[:10].hex()

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cni import __version__
-from cni.cli import cli
+from cni.tool.cli import cli
 
 COMMANDS = [["add"], ["check"], ["del"], ["gc"], ["status"], ["ipam"], ["ipam", "ls"],
             ["ipam", "leaks"], ["ipam", "release"], ["lint"], ["install"], ["version"]]
@@ -117,4 +117,4 @@ def test_a_plugin_exec_never_imports_click_or_the_cli():
     assert proc.returncode == 0 and json.loads(proc.stdout)["cniVersion"] == "1.1.0"
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
     assert "cni.main" in imported  # the trace is real
-    assert not {"click", "cni.cli", "cni.runtime", "pydantic"} & imported
+    assert not {"click", "cni.tool.cli", "cni.tool.libcni", "pydantic"} & imported

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from support import GO_BIN, ROOT
 
 from cli.kit import PYCNI, ok
-from cni.cli import cli
+from cni.tool.cli import cli
 
 PLUGINS = ("bridge", "host-local", "loopback")
 

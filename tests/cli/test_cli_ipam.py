@@ -1,8 +1,8 @@
 """`pycni ipam ls|leaks|release` over a planted store in the reference's format.
 
 Listing is read from disk as is. Leak verdicts are unit-tested on
-`ipam.inspect.classify` with hand-made evidence, and the commands' output with
-`cni.probe` replaced by that evidence (the real namespace scan is exercised in
+`cni.tool.ipam_views.classify` with hand-made evidence, and the commands' output with
+`cni.tool.netns_scan` replaced by that evidence (the real namespace scan is exercised in
 test_cli_chains.py). Release is tested against files changed behind its back.
 """
 
@@ -13,9 +13,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cni import probe
-from cni.cli import cli
-from ipam import inspect
+from cni.tool import netns_scan
+from cni.tool.cli import cli
+from cni.tool import ipam_views
 
 NET = "inspectnet"
 
@@ -113,19 +113,19 @@ def test_ls_never_creates_a_missing_store(tmp_path):
 
 
 def scan(held: "dict | None" = None, hidden: "list | None" = None,
-         unreadable: "list | None" = None) -> probe.Scan:
-    s = probe.Scan()
-    s.held = {ip: [probe.Holder(ns, ifname, ip)] for ip, (ns, ifname) in (held or {}).items()}
+         unreadable: "list | None" = None) -> netns_scan.Scan:
+    s = netns_scan.Scan()
+    s.held = {ip: [netns_scan.Holder(ns, ifname, ip)] for ip, (ns, ifname) in (held or {}).items()}
     s.hidden_peers = list(hidden or [])
     s.unreadable = list(unreadable or [])
     s.namespaces = 3
     return s
 
 
-def verdicts(conf_dir, cached: "dict | None" = None, evidence: "probe.Scan | None" = None,
-             min_age: float = 60) -> "dict[str, inspect.Finding]":
-    (view,) = inspect.views(NET, None, str(conf_dir))
-    return {f.allocation.ip: f for f in inspect.classify(view, cached or {}, evidence or scan(),
+def verdicts(conf_dir, cached: "dict | None" = None, evidence: "netns_scan.Scan | None" = None,
+             min_age: float = 60) -> "dict[str, ipam_views.Finding]":
+    (view,) = ipam_views.views(NET, None, str(conf_dir))
+    return {f.allocation.ip: f for f in ipam_views.classify(view, cached or {}, evidence or scan(),
                                                          min_age=min_age)}
 
 
@@ -227,7 +227,7 @@ def test_release_keeps_a_file_that_changed_since_it_was_examined(conf_dir, store
     found = verdicts(conf_dir)
     (store / NET / "10.80.0.2").write_bytes(b"ctr-new\r\neth0")  # reused meanwhile
     (store / NET / "10.80.0.3").unlink()                          # released meanwhile
-    outcomes = {f.allocation.ip: o for f, o in inspect.release(list(found.values()))}
+    outcomes = {f.allocation.ip: o for f, o in ipam_views.release(list(found.values()))}
     assert outcomes == {"10.80.0.2": "kept (changed since it was examined)",
                         "10.80.0.3": "already gone", "10.80.0.9": "released"}
     assert (store / NET / "10.80.0.2").read_bytes() == b"ctr-new\r\neth0"
@@ -236,6 +236,6 @@ def test_release_keeps_a_file_that_changed_since_it_was_examined(conf_dir, store
 def test_release_never_touches_live_young_or_unsure_findings(conf_dir, store):
     found = verdicts(conf_dir, evidence=scan({"10.80.0.2": ("/run/netns/a", "eth0")},
                                              hidden=["vethx"]))
-    outcomes = {f.allocation.ip: o for f, o in inspect.release(list(found.values()))}
+    outcomes = {f.allocation.ip: o for f, o in ipam_views.release(list(found.values()))}
     assert set(outcomes.values()) == {"kept (not a leak)"}
     assert len([p for p in (store / NET).iterdir() if p.name[0] == "1"]) == 3

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from support import ROOT
 
 from cli.kit import PYCNI
-from cni.cli import cli
+from cni.tool.cli import cli
 
 GOOD = {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": "pycni", "plugins": [
     {"type": "bridge", "bridge": "cni0", "isGateway": True,

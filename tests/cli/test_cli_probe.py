@@ -1,4 +1,4 @@
-"""cni.probe in real namespaces: what `pycni gc` and `pycni ipam leaks` rely on.
+"""cni.tool.netns_scan in real namespaces: what `pycni gc` and `pycni ipam leaks` rely on.
 
 The probe runs inside a test-made host namespace (`ip netns exec`), as the CLI
 would on a node, and reports what it saw as JSON.
@@ -12,11 +12,11 @@ from support import ROOT
 
 PROBE = """
 import json
-from cni import probe
-s = probe.scan(bridge={bridge!r})
+from cni.tool import netns_scan
+s = netns_scan.scan(bridge={bridge!r})
 print(json.dumps({{"held": {{ip: [[h.netns, h.ifname] for h in hs] for ip, hs in s.held.items()}},
                   "hidden": s.hidden_peers, "unreadable": s.unreadable,
-                  "alive": [probe.alive(p) for p in {paths!r}]}}))
+                  "alive": [netns_scan.alive(p) for p in {paths!r}]}}))
 """
 
 # Enters a new network namespace, keeps only an fd on it and goes back home: a

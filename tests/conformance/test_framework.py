@@ -677,11 +677,11 @@ def test_78_version_gate_failures_reach_the_log_file(ns, tmp_path):
     assert "config version does not allow CHECK" in path.read_text()
 
 
-# -- cni.netns: entering a namespace and always coming back ------------------------------
+# -- cni.host.netns: entering a namespace and always coming back ------------------------------
 
 NETNS_PROBE = """
 import json, os, sys
-from cni import netns
+from cni.host import netns
 from cni.errors import CNIError
 ino = lambda p: os.stat(p).st_ino
 fds = len(os.listdir("/proc/self/fd"))

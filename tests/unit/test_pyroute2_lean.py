@@ -1,4 +1,4 @@
-"""cni.pyroute2_lean: pyroute2's message classes, with its heavy imports deferred, not lost.
+"""cni.host.pyroute2_lean: pyroute2's message classes, with its heavy imports deferred, not lost.
 
 Each case runs in a fresh interpreter: what matters is what a plugin exec's
 sys.modules holds, and a test process has long since imported everything.
@@ -22,7 +22,7 @@ def fresh(code: str) -> str:
 def test_the_classes_load_without_the_deferred_modules_and_encode_like_pyroute2():
     out = fresh(f"""
         import sys
-        from cni.pyroute2_lean import message_classes
+        from cni.host.pyroute2_lean import message_classes
         classes = message_classes()
         print(sorted(m for m in {DEFERRED!r} if m in sys.modules))
         link = classes["link"]()
@@ -39,7 +39,7 @@ def test_the_classes_load_without_the_deferred_modules_and_encode_like_pyroute2(
 def test_every_deferred_module_is_the_real_one_when_used():
     out = fresh("""
         import sys
-        from cni.pyroute2_lean import message_classes
+        from cni.host.pyroute2_lean import message_classes
         message_classes()
         common = sys.modules["pyroute2.common"]
         netlink = sys.modules["pyroute2.netlink"]
@@ -63,7 +63,7 @@ def test_every_deferred_module_is_the_real_one_when_used():
 def test_modules_already_imported_are_used_as_they_are():
     out = fresh("""
         import logging, socket, sys, typing
-        from cni.pyroute2_lean import message_classes
+        from cni.host.pyroute2_lean import message_classes
         message_classes()
         netlink = sys.modules["pyroute2.netlink"]
         print(netlink.logging is logging, sys.modules["pyroute2.common"].socket is socket)

@@ -22,7 +22,7 @@ comment, the chains by their names.
 import json
 
 from cni.errors import FirewallFailure
-from cni.ipmasq import find_tool, run, run_one
+from cni.host.ipmasq import find_tool, run, run_one
 
 FAMILY, TABLE, BASE = "bridge", "nat", "PREROUTING"
 

@@ -1,10 +1,10 @@
 """Read-only views of the host-local store, and the classification of leaks.
 
-Where it sits: behind `pycni ipam ls|leaks|release` (cni/cli.py), never on a
+Where it sits: behind `pycni ipam ls|leaks|release` (cni/tool/cli.py), never on a
 plugin's exec path. It reads the store through `ipam.disk.DiskStore` (under
 the network's lock, briefly) and the network's config through the runtime's
-lookup (`cni.runtime`), for the ranges and the dataDir. Evidence about live
-namespaces is gathered by the caller (`cni.probe`, the libcni result cache)
+lookup (`cni.tool.libcni`), for the ranges and the dataDir. Evidence about live
+namespaces is gathered by the caller (`cni.tool.netns_scan`, the libcni result cache)
 and passed in: ipam never enters a namespace or imports netlink.
 
 An allocation (a file `<dataDir>/<network>/<ip>`) is classified as:
@@ -34,8 +34,8 @@ from ipam.store import Allocation
 TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
 if TYPE_CHECKING:
     from cni.netconf import NetConf
-    from cni.probe import Scan
-    from cni.runtime import NetworkList
+    from cni.tool.netns_scan import Scan
+    from cni.tool.libcni import NetworkList
 
 LEAKED = ("stale", "leak", "corrupt", "unsure")
 
@@ -113,11 +113,11 @@ def views(network: "str | None", data_dir: "str | None", conf_dir: str) -> "list
 
 def _configs(conf_dir: str) -> dict:
     """network name -> NetworkList, first file wins; unreadable files are skipped here."""
-    from cni import runtime
+    from cni.tool import libcni
     found: dict = {}
-    for path in runtime.conf_files(conf_dir):
+    for path in libcni.conf_files(conf_dir):
         try:
-            network = runtime.load_file(path, conf_dir)
+            network = libcni.load_file(path, conf_dir)
         except CNIError:
             continue  # `pycni lint` is the place to hear about it
         found.setdefault(network.name, network)
@@ -138,7 +138,7 @@ def _host_local(network: "NetworkList") -> "NetConf | None":
     import json
 
     from cni.netconf import NetConf
-    from cni.runtime import plugin_config
+    from cni.tool.libcni import plugin_config
     for plugin in network.plugins:
         ipam = plugin.get("ipam")
         if isinstance(ipam, dict) and ipam.get("type") == "host-local":
@@ -222,7 +222,7 @@ def classify(view: NetworkView, cached: dict, scan: "Scan", min_age: float = 60.
     """A verdict per allocation of `view`.
 
     `cached`: (network, container ID, ifname) -> (netns path, netns alive), from
-    the libcni result cache. `scan`: a `cni.probe.Scan` (`held`: address ->
+    the libcni result cache. `scan`: a `cni.tool.netns_scan.Scan` (`held`: address ->
     holders with .netns/.ifname; `hidden_peers`; `namespaces`).
     """
     now = time.time() if now is None else now

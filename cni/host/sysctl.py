@@ -1,7 +1,7 @@
 """The few /proc/sys/net writes the bridge plugin makes, each a named function.
 
 Where it sits: `cni.plugins.bridge` calls these on the host side (bridge and
-host veth) and, inside `cni.netns.inside(fd)`, for the container interface:
+host veth) and, inside `cni.host.netns.inside(fd)`, for the container interface:
 /proc/sys/net resolves against the calling thread's network namespace, so the
 same path means the container's file when called from inside.
 

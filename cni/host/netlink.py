@@ -1,7 +1,7 @@
 """rtnetlink: the only module that imports pyroute2.
 
 Where it sits: plugins open a `Netlink` socket (inside a namespace with
-`cni.netns.inside` when the work is in the container) and call its typed
+`cni.host.netns.inside` when the work is in the container) and call its typed
 methods; nothing else speaks netlink.
 
 Why not `pyroute2.IPRoute`: importing any pyroute2 module runs the package
@@ -59,11 +59,11 @@ def _load() -> dict:
     modules cost ~25 ms, ~16 ms of it in modules the plugin path must not
     import (pyroute2.config's multiprocessing and platform, pyroute2.netlink's
     logging, typing and traceback), all for paths a plugin never takes.
-    `cni.pyroute2_lean` loads the same classes with each of those deferred to
+    `cni.host.pyroute2_lean` loads the same classes with each of those deferred to
     its first real use (~9 ms); its docstring has the measured breakdown.
     """
     if not _classes:
-        from cni.pyroute2_lean import message_classes
+        from cni.host.pyroute2_lean import message_classes
         _classes.update(message_classes())
     return _classes
 

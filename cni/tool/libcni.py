@@ -1,6 +1,6 @@
 """A libcni-compatible runner: find a network's config, run its plugin chain, cache results.
 
-Where it sits: `pycni add|check|del|gc|status` (cni/cli.py) drive a network
+Where it sits: `pycni add|check|del|gc|status` (cni/tool/cli.py) drive a network
 through here exactly as libcni (containernetworking/cni `libcni/api.go`,
 `conf.go`) drives it for cnitool, containerd and CRI-O, so that pycni and a
 real runtime can take turns on one node. Plugins never import this module.

@@ -1,6 +1,6 @@
 """pyroute2's rtnetlink message classes, without pyroute2's import cost.
 
-Where it sits: `cni.netlink._load()` calls `message_classes()` the first time
+Where it sits: `cni.host.netlink._load()` calls `message_classes()` the first time
 a `Netlink` socket opens in an exec; it is the only way pyroute2 gets imported
 on a plugin's ADD/CHECK/DEL path.
 
@@ -25,7 +25,7 @@ real thing on first use, so nothing pyroute2 does behaves differently.
   that the empty lists above never trigger. Loaded on first use.
 - `socket`: ~5 ms (selectors, the IntEnum views of every constant) for AF_*
   values and inet_pton/ntop, which `_socket` has. Used only if no one has
-  imported socket yet (cni.netlink can use `_socket` itself).
+  imported socket yet (cni.host.netlink can use `_socket` itself).
 The stdlib stand-ins are in sys.modules only while pyroute2's modules execute:
 any later `import logging` or `import typing` gets the real module. A module
 already imported (a test run, the CLI) is used as it is, with no stand-in.

@@ -4,10 +4,10 @@ Where it sits: the `pycni` console script (and the frozen bundle under any name
 that is not a plugin's) lands in `main()`. This is the only module that imports
 click; the plugins' exec path never imports it. Each command is a thin shell:
 
-    add | check | del | gc | status   run a network as a runtime does (cni.runtime),
+    add | check | del | gc | status   run a network as a runtime does (cni.tool.libcni),
                                       cnitool-compatible (same env, IDs and cache)
-    ipam ls | leaks | release         read-only views and leak repair (ipam.inspect,
-                                      evidence from cni.probe)
+    ipam ls | leaks | release         read-only views and leak repair (cni.tool.ipam_views,
+                                      evidence from cni.tool.netns_scan)
     lint FILE...                      validate configs with the pydantic models
     install                           put the plugins (and a sample config) in place
     version                           what this is, and the spec versions it speaks
@@ -30,7 +30,7 @@ TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
 if TYPE_CHECKING:
     from typing import Any
 
-    from cni.runtime import Attachment, CacheEntry
+    from cni.tool.libcni import Attachment, CacheEntry
 
 EXIT_CODES = ("\b\nExit status:\n  0  success\n  1  a plugin or the operation failed\n"
               "  2  usage error (bad option or argument)")
@@ -108,25 +108,25 @@ def _runtime_options(attachment: bool):
 
 
 def _setup(network: str, conf_dir: str, cni_path: str, cache_dir: str) -> tuple:
-    from cni import runtime
+    from cni.tool import libcni
     try:
-        net = runtime.find_network(network, conf_dir)
+        net = libcni.find_network(network, conf_dir)
     except CNIError as exc:
         raise failure(exc) from exc
-    rt = runtime.Runtime(cni_path.split(":"), runtime.ResultCache(cache_dir))
+    rt = libcni.Runtime(cni_path.split(":"), libcni.ResultCache(cache_dir))
     return rt, net
 
 
 def _attachment(netns: str, ifname: str, container_id: "str | None", cni_args: str,
                 cap_args: str) -> "Attachment":
-    from cni import runtime
+    from cni.tool import libcni
     if not netns and not container_id:
         raise click.UsageError("an empty NETNS needs --container-id")
     try:
-        return runtime.Attachment(
-            container_id or runtime.cnitool_container_id(netns),
+        return libcni.Attachment(
+            container_id or libcni.cnitool_container_id(netns),
             os.path.abspath(netns) if netns else "", ifname,
-            runtime.parse_cni_args(cni_args), runtime.parse_cap_args(cap_args))
+            libcni.parse_cni_args(cni_args), libcni.parse_cap_args(cap_args))
     except CNIError as exc:
         raise failure(exc) from exc
 
@@ -208,18 +208,18 @@ def gc(network: str, netns: "str | None", conf_dir: str, cni_path: str, cache_di
     --valid. NETNS is accepted for cnitool compatibility and ignored. Errors are
     collected: GC goes on and reports them all.
     """
-    from cni import probe
+    from cni.tool import netns_scan
     rt, net = _setup(network, conf_dir, cni_path, cache_dir)
     keep = {tuple(v.rsplit("/", 1)) for v in valid}
     if any(len(k) != 2 for k in keep):
         raise click.BadParameter("expected CONTAINERID/IFNAME", param_hint="--valid")
-    if not keep and not probe.can_probe():
+    if not keep and not netns_scan.can_probe():
         raise Failed("telling live attachments from stale ones needs root; "
                      "pass --valid CONTAINERID/IFNAME for each live one")
     def is_valid(entry: "CacheEntry") -> bool:
         if keep:
             return (entry.container_id, entry.ifname) in keep
-        return probe.alive(entry.netns)
+        return netns_scan.alive(entry.netns)
 
     deleted, errors = _run(rt.gc, net, is_valid, sorted(keep))
     for entry in deleted:
@@ -267,9 +267,9 @@ def _ipam_options(f):
 
 
 def _views(network: "str | None", data_dir: "str | None", conf_dir: str) -> list:
-    from ipam import inspect
+    from cni.tool import ipam_views
     try:
-        return inspect.views(network, data_dir, conf_dir)
+        return ipam_views.views(network, data_dir, conf_dir)
     except CNIError as exc:
         raise failure(exc) from exc
 
@@ -304,25 +304,26 @@ def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, as_jso
 
 
 def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
-    from cni import probe
-    from ipam import inspect
-    if not probe.can_probe():
+    from cni.tool import netns_scan
+    from cni.tool import ipam_views
+    if not netns_scan.can_probe():
         raise Failed("looking inside network namespaces needs root")
     views = _views(network, data_dir, conf_dir)
     cached = _cached(cache_dir)
     scans: dict = {}  # one walk through the namespaces per bridge (it filters the host veths)
     for v in views:
         if v.bridge not in scans:
-            scans[v.bridge] = probe.scan(_netns_of(cached), v.bridge)
+            scans[v.bridge] = netns_scan.scan(_netns_of(cached), v.bridge)
     return [f for v in views
-            for f in inspect.classify(v, cached, scans[v.bridge], min_age=min_age)]
+            for f in ipam_views.classify(v, cached, scans[v.bridge], min_age=min_age)]
 
 
 def _cached(cache_dir: str) -> dict:
     """(network, container ID, ifname) -> (netns path, alive) for every cache entry."""
-    from cni import probe, runtime
-    return {e.key(): (e.netns, probe.alive(e.netns))
-            for e in runtime.ResultCache(cache_dir).entries() if not e.problem}
+    from cni.tool import netns_scan
+    from cni.tool import libcni
+    return {e.key(): (e.netns, netns_scan.alive(e.netns))
+            for e in libcni.ResultCache(cache_dir).entries() if not e.problem}
 
 
 def _netns_of(cached: dict) -> "list[str]":
@@ -375,7 +376,7 @@ def ipam_release(network: "str | None", data_dir: "str | None", conf_dir: str, c
     only if the reservation file is unchanged since it was examined. 'unsure'
     rows are never released.
     """
-    from ipam import inspect
+    from cni.tool import ipam_views
     findings = [f for f in _findings(network, data_dir, conf_dir, cache_dir, min_age)
                 if f.leaked and f.kind != "unsure"]
     if not yes:
@@ -384,7 +385,7 @@ def ipam_release(network: "str | None", data_dir: "str | None", conf_dir: str, c
             click.echo(f"dry run: {len(findings)} allocation(s) would be released; "
                        "add --yes to release them", err=True)
         return
-    outcomes = _run(inspect.release, findings)
+    outcomes = _run(ipam_views.release, findings)
     if as_json:
         click.echo(json.dumps({"released": [
             {"network": f.network, "ip": f.allocation.ip, "outcome": o} for f, o in outcomes]},
@@ -426,7 +427,7 @@ def lint(files: "tuple[str, ...]") -> None:
     `ipam` section against its IPAM's. Problems are printed as
     FILE: FIELD.PATH: message, with a hint. Exit status 1 if any file has one.
     """
-    from cni import lint as _lint
+    from cni.tool import lint as _lint
     bad = 0
     for path in files:
         problems, notes = _lint.check_file(path)
@@ -464,7 +465,7 @@ def install(bin_dir: str, conf_dir: str, conf_name: "str | None", force: bool) -
     sees the old file or the new one, never half of one. A file that is not
     pycni's is left alone unless --force.
     """
-    from cni import install as _install
+    from cni.tool import install as _install
     try:
         done = _install.plugins(bin_dir, force=force)
         if conf_name:

@@ -1,7 +1,7 @@
 """`pycni lint`: what is wrong with a network config file, field by field, with a hint.
 
-Where it sits: called by cni/cli.py only. The list-level keys are checked here
-(the rules libcni applies when it loads a file, see cni/runtime.py); each plugin
+Where it sits: called by cni/tool/cli.py only. The list-level keys are checked here
+(the rules libcni applies when it loads a file, see cni/tool/libcni.py); each plugin
 object, as the plugin will receive it (name and cniVersion injected), is
 validated with the pydantic models of cni.models: "netconf" for every plugin,
 plus the model its `type` registered ("bridge"), plus its IPAM's ("host-local",
@@ -124,7 +124,7 @@ def _check_versions(raw: dict, problems: "list[str]", notes: "list[str]") -> str
         if v not in _version.SUPPORTED:
             problems.append(_line(f"cniVersions[{i}]", f"unsupported version {json.dumps(v)}",
                                   FIELD_HINTS["cniVersion"]))
-    from cni.runtime import negotiate
+    from cni.tool.libcni import negotiate
     try:
         chosen = negotiate(raw)
     except CNIError:
@@ -231,14 +231,14 @@ def _file_notes(path: str, raw: dict) -> "list[str]":
 
 
 def _shadowed_by(path: str, name: object) -> str:
-    from cni import runtime
-    if not isinstance(name, str) or not path.endswith(runtime.LIST_EXT + runtime.SINGLE_EXT):
+    from cni.tool import libcni
+    if not isinstance(name, str) or not path.endswith(libcni.LIST_EXT + libcni.SINGLE_EXT):
         return ""
-    for other in runtime.conf_files(os.path.dirname(os.path.abspath(path))):
+    for other in libcni.conf_files(os.path.dirname(os.path.abspath(path))):
         if os.path.samefile(other, path):
             return ""
         try:
-            if runtime.load_file(other).name == name:
+            if libcni.load_file(other).name == name:
                 return other
         except CNIError:
             continue

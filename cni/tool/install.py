@@ -1,6 +1,6 @@
 """`pycni install`: put the plugins where runtimes exec them, without a torn file.
 
-Where it sits: called by cni/cli.py only. Two sources:
+Where it sits: called by cni/tool/cli.py only. Two sources:
 - the frozen bundle (sys.frozen): each plugin name becomes a symlink to the
   bundle's executable, which dispatches on the name it was called by
   (cni.main.multicall). The bundle directory holds a `PYCNI_BUNDLE` file, by
@@ -110,7 +110,8 @@ def samples_dir() -> str:
     """conf/ of the source tree, or of the frozen bundle."""
     if getattr(sys, "frozen", False):
         return os.path.join(getattr(sys, "_MEIPASS", os.path.dirname(sys.executable)), "conf")
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "conf")
 
 
 def _same(path: str, data: bytes) -> bool:

@@ -15,7 +15,7 @@ every process (/proc/<pid>/ns/net). Each is visited once (by inode).
 
 import os
 
-from cni import netns as _netns
+from cni.host import netns as _netns
 from cni.errors import CNIError, NetnsNotFound, NotANetns
 
 RUN_NETNS = "/run/netns"
@@ -150,7 +150,7 @@ def scan(extra: "list[str] | None" = None, bridge: str = "") -> Scan:
 
 def _visit(path: str) -> "tuple[list, list[Holder]]":
     """The links of the namespace at `path` and every address on them."""
-    from cni.netlink import Netlink
+    from cni.host.netlink import Netlink
     fd = _netns.open_netns(path)
     try:
         with _netns.inside(fd), Netlink() as nl:

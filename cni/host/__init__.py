@@ -1,0 +1,1 @@
+"""The kernel side: network namespaces, rtnetlink, sysctls, netfilter."""

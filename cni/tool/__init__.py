@@ -1,0 +1,1 @@
+"""The operator side: the pycni CLI and what only it uses."""
