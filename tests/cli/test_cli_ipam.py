@@ -185,9 +185,9 @@ def test_a_namespace_that_could_not_be_inspected_makes_every_suspect_unsure(conf
 @pytest.fixture
 def evidence(monkeypatch):
     """Replace the namespace probe with fixed evidence: 10.80.0.2 is in use."""
-    monkeypatch.setattr(probe, "scan", lambda extra=None, bridge="": scan(
+    monkeypatch.setattr(netns_scan, "scan", lambda extra=None, bridge="": scan(
         {"10.80.0.2": ("/run/netns/web", "eth0")}))
-    monkeypatch.setattr(probe, "can_probe", lambda: True)
+    monkeypatch.setattr(netns_scan, "can_probe", lambda: True)
 
 
 def test_leaks_json_and_table_show_suspects_with_evidence(conf_dir, evidence):
@@ -217,7 +217,7 @@ def test_release_is_a_dry_run_until_yes(conf_dir, store, evidence):
 
 
 def test_leak_commands_need_root_to_trust_their_evidence(conf_dir, monkeypatch):
-    monkeypatch.setattr(probe, "can_probe", lambda: False)
+    monkeypatch.setattr(netns_scan, "can_probe", lambda: False)
     for command in ("leaks", "release"):
         out = run("ipam", command, NET, "--conf-dir", str(conf_dir))
         assert out.exit_code == 1 and "needs root" in out.stderr
