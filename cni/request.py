@@ -13,6 +13,8 @@ variable counts as missing. CNI_PATH is only needed when a plugin delegates, so
 from cni.errors import InvalidEnvironment
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+# The function of a plugin module that serves each verb (VERSION is the skel's own).
+VERBS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}
 
 REQUIRED = {
     "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),

@@ -53,11 +53,11 @@ class Interface(_Value):
         out: dict = {"name": self.name}
         if self.mac:
             out["mac"] = self.mac
-        if self.mtu and version == "1.1.0":
+        if self.mtu and _version.has_1_1_fields(version):
             out["mtu"] = self.mtu
         if self.sandbox:
             out["sandbox"] = self.sandbox
-        if version == "1.1.0":
+        if _version.has_1_1_fields(version):
             if self.socket_path:
                 out["socketPath"] = self.socket_path
             if self.pci_id:
@@ -121,7 +121,7 @@ class Route(_Value):
         # 0.x routes carry only dst/gw in 0.1.0/0.2.0; the Go types keep the
         # newer fields on 0.3.x+ routes, and so do we, except below 1.1.0 where
         # they do not exist yet.
-        if version == "1.1.0":
+        if _version.has_1_1_fields(version):
             for key in ("mtu", "advmss", "priority"):
                 if getattr(self, key):
                     out[key] = getattr(self, key)

@@ -35,11 +35,18 @@ def check(version: str, command: str) -> None:
     """Refuse a config version this plugin (or this verb) cannot serve."""
     minimum = MINIMUM.get(command)
     if minimum is not None and not at_least(version, minimum):
-        raise IncompatibleVersion(f"config version does not allow {command}")
+        raise IncompatibleVersion(f"config version does not allow {command}", field="cniVersion")
     if version not in SUPPORTED:
-        raise IncompatibleVersion("incompatible CNI versions", supported_details(version))
+        raise IncompatibleVersion("incompatible CNI versions", supported_details(version),
+                                  field="cniVersion")
 
 
 def has_interfaces(version: str) -> bool:
     """0.3.0 and later results carry `interfaces` and `ips` (not `ip4`/`ip6`)."""
     return at_least(version, "0.3.0")
+
+
+def has_1_1_fields(version: str) -> bool:
+    """1.1.0 and later results carry interface mtu, socketPath and pciID, and route
+    mtu, advmss, priority, table and scope."""
+    return at_least(version, "1.1.0")

@@ -2,8 +2,8 @@
 
 Where it sits: `cni.plugins.bridge` calls `setup()` once the veth exists (and
 registers `teardown()` as its undo), and `teardown()` on DEL. It execs `nft`
-in the plugin's network namespace, with JSON in and out (`nft -j`), so that
-any interface name is safe without nft quoting rules.
+(through `cni.process`) in the plugin's network namespace, with JSON in and
+out (`nft -j`), so that any interface name is safe without nft quoting rules.
 
 Format owned here, the reference's (pkg/link/spoofcheck.go), so that either
 implementation removes the other's rules:
@@ -22,7 +22,7 @@ comment, the chains by their names.
 import json
 
 from cni.errors import FirewallFailure
-from cni.host.ipmasq import find_tool, run, run_one
+from cni.process import find_tool, run_tool, run_tools
 
 FAMILY, TABLE, BASE = "bridge", "nat", "PREROUTING"
 
@@ -45,7 +45,7 @@ def _nft() -> str:
 
 def _state(nft: str) -> "tuple[set[str], list[tuple[str, int, str]]]":
     """Chain names and (chain, handle, comment) of rules in table bridge nat."""
-    status, stdout, stderr = run([([nft, "-j", "list", "table", FAMILY, TABLE], None)])[0]
+    status, stdout, stderr = run_tools([([nft, "-j", "list", "table", FAMILY, TABLE], None)])[0]
     if status != 0:
         if "No such file or directory" in stderr:
             return set(), []
@@ -61,8 +61,8 @@ def _state(nft: str) -> "tuple[set[str], list[tuple[str, int, str]]]":
 
 
 def _apply(nft: str, commands: list) -> None:
-    run_one([nft, "-j", "-f", "-"], json.dumps({"nftables": commands}).encode(),
-            what="nft (macspoofchk)")
+    run_tool([nft, "-j", "-f", "-"], json.dumps({"nftables": commands}).encode(),
+             what="nft (macspoofchk)")
 
 
 def _rule(chain: str, comment: str, *expr: dict) -> dict:

@@ -10,17 +10,18 @@ Where it sits: called by cni/tool/cli.py only. Two sources:
   `# pycni-plugin: <name>` marker (cni.delegate runs such a file in-process).
 
 Every file is written aside (`.<name>.pycni-<random>.tmp` in the same
-directory), fsynced and renamed over the old one: a runtime exec'ing the
-plugin meanwhile gets the old file or the new, never half a file, and never
-ETXTBSY (the running inode is never written). A file that is not ours is
-refused (`Refused`) before anything is changed, unless `force`.
+directory), fsynced and renamed over the old one (`cni.files`): a runtime
+exec'ing the plugin meanwhile gets the old file or the new, never half a
+file, and never ETXTBSY (the running inode is never written). A file that is
+not ours is refused (`Refused`) before anything is changed, unless `force`.
 """
 
 import os
-import secrets
 import sys
 
-PLUGINS = ("bridge", "host-local", "loopback")
+from cni import files
+from cni.plugins import MODULES
+
 MARKER = b"pycni-plugin: "
 BUNDLE_MARKER = "PYCNI_BUNDLE"
 
@@ -39,21 +40,21 @@ class Refused(Exception):
 
 def plugins(bin_dir: str, force: bool = False) -> "list[str]":
     """Install every plugin into `bin_dir`; one line per file for the operator."""
-    foreign = [os.path.join(bin_dir, n) for n in PLUGINS
+    foreign = [os.path.join(bin_dir, n) for n in MODULES
                if os.path.lexists(os.path.join(bin_dir, n)) and not is_ours(os.path.join(bin_dir, n))]
     if foreign and not force:
         raise Refused(f"not pycni's, left alone: {', '.join(foreign)} "
                       "(another vendor's plugins?); --force replaces them")
     os.makedirs(bin_dir, mode=0o755, exist_ok=True)
     done = []
-    for name in PLUGINS:
+    for name in MODULES:
         target = os.path.join(bin_dir, name)
         if getattr(sys, "frozen", False):
             link = _link_target(bin_dir, sys.executable)
-            _replace_symlink(target, link)
+            files.symlink(target, link)
             done.append(f"{target} -> {link}")
         else:
-            _replace_file(target, launcher(name).encode(), 0o755)
+            files.replace(target, launcher(name).encode(), 0o755)
             done.append(f"{target} (launcher for {sys.executable})")
     return done
 
@@ -102,7 +103,7 @@ def sample_conf(name: str, conf_dir: str, force: bool = False) -> str:
     if os.path.lexists(target) and not force and not _same(target, data):
         raise Refused(f"{target} exists and differs; --force replaces it")
     os.makedirs(conf_dir, mode=0o755, exist_ok=True)
-    _replace_file(target, data, 0o600)
+    files.replace(target, data, 0o600)
     return f"{target} (mode 0600)"
 
 
@@ -120,50 +121,3 @@ def _same(path: str, data: bytes) -> bool:
             return f.read() == data
     except OSError:
         return False
-
-
-def _temp_name(target: str) -> str:
-    directory, base = os.path.split(target)
-    return os.path.join(directory, f".{base}.pycni-{secrets.token_hex(4)}.tmp")
-
-
-def _replace_file(target: str, data: bytes, mode: int) -> None:
-    tmp = _temp_name(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)  # whatever the umask
-            os.fsync(f.fileno())
-        os.rename(tmp, target)
-    except BaseException:
-        _unlink_quiet(tmp)
-        raise
-    _sync_dir(os.path.dirname(target))
-
-
-def _replace_symlink(target: str, link: str) -> None:
-    tmp = _temp_name(target)
-    os.symlink(link, tmp)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        _unlink_quiet(tmp)
-        raise
-    _sync_dir(os.path.dirname(target))
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _sync_dir(directory: str) -> None:
-    fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

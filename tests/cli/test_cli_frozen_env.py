@@ -1,4 +1,4 @@
-"""cni.frozen.child_env: what a process spawned from the release bundle inherits.
+"""cni.process.child_env: what a process spawned from the release bundle inherits.
 
 The bootloader's variables are faked here; the same property is checked end to
 end by test_cli_runner.py::test_plugins_get_the_callers_library_path_not_the_bundles
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cni.frozen import child_env
+from cni.process import child_env
 
 BUNDLE = {"_PYI_ARCHIVE_FILE": "/opt/cni/bin/pycni-1/pycni", "_PYI_PARENT_PROCESS_LEVEL": "1",
           "_PYI_LINUX_PROCESS_NAME": "bridge", "LD_LIBRARY_PATH": "/opt/cni/bin/pycni-1/_internal",
