@@ -24,14 +24,22 @@ known; only `cni.skel` turns it into the spec's error JSON on stdout.
 
 
 class CNIError(Exception):
-    """A failure with its CNI code; `msg` is short, `details` optional and long."""
+    """A failure with its CNI code; `msg` is short, `details` optional and long.
+
+    `field` is the JSON path of the config value at fault, when there is one
+    (`ipam.ranges[0][0].subnet`): `pycni lint` and the plugins name the same one.
+    The error JSON has no such key (the spec fixes its keys): `details` names the
+    field when the message does not.
+    """
 
     code = 999
 
-    def __init__(self, msg: str, details: str = "", code: "int | None" = None) -> None:
+    def __init__(self, msg: str, details: str = "", code: "int | None" = None,
+                 field: str = "") -> None:
         super().__init__(msg)
         self.msg = msg
         self.details = details
+        self.field = field
         if code is not None:
             self.code = code
 
@@ -40,8 +48,11 @@ class CNIError(Exception):
 
     def to_dict(self, cni_version: str) -> dict:
         out: dict = {"cniVersion": cni_version, "code": self.code, "msg": self.msg}
-        if self.details:
-            out["details"] = self.details
+        details = self.details
+        if self.field and self.field not in f"{self.msg} {details}":
+            details = f"{details}; at {self.field}" if details else f"at {self.field}"
+        if details:
+            out["details"] = details
         return out
 
 

@@ -55,7 +55,7 @@ def loads(data: "str | bytes | bytearray") -> object:
     start = len(data) - len(data.lstrip(_WHITESPACE))
     try:
         obj, end = _scan(data, start)
-    except Exception:  # noqa: BLE001 - the stdlib raises its own error for it
+    except Exception:
         return _stdlib().loads(data)
     if data[end:].strip(_WHITESPACE):
         return _stdlib().loads(data)  # "Extra data"

@@ -19,23 +19,22 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _state = {"level": 30, "fd": 2, "tag": "pycni"}
 
 
-def configure(raw: dict, tag: str) -> None:
-    """Apply logFile/logLevel from a config dict; bad values only warn."""
+def configure(log_file: str, log_level: str, tag: str) -> None:
+    """Apply the config's logFile/logLevel (cni.netconf parsed them); bad values only warn."""
     _state["tag"] = tag
-    level = os.environ.get("PYCNI_LOG_LEVEL") or raw.get("logLevel") or raw.get("log_level")
-    if isinstance(level, str) and level.lower() in LEVELS:
+    level = os.environ.get("PYCNI_LOG_LEVEL") or log_level
+    if level.lower() in LEVELS:
         _state["level"] = LEVELS[level.lower()]
-    path = raw.get("logFile") or raw.get("log_file_path")
-    if not path:
+    if not log_file:
         return
-    if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
-        warning("ignoring logFile %r: not an absolute path", path)
+    if not os.path.isabs(log_file) or "\0" in log_file:
+        warning("ignoring logFile %r: not an absolute path", log_file)
         return
     try:
-        _state["fd"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        _state["fd"] = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
                                | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        warning("cannot open logFile %s: %s; logging to stderr", path, exc.strerror)
+        warning("cannot open logFile %s: %s; logging to stderr", log_file, exc.strerror)
 
 
 def _emit(level: int, name: str, msg: str, args: tuple) -> None:

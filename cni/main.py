@@ -7,11 +7,7 @@ executable that each plugin name links to, dispatching on the program name.
 import os
 import sys
 
-PLUGINS = {
-    "bridge": "cni.plugins.bridge",
-    "host-local": "cni.plugins.host_local",
-    "loopback": "cni.plugins.loopback",
-}
+from cni.plugins import MODULES
 
 
 def run(name: str) -> None:
@@ -27,7 +23,7 @@ def run(name: str) -> None:
     gc.disable()
     try:
         from cni import skel
-        status = skel.run(PLUGINS[name])
+        status = skel.run(MODULES[name])
     finally:
         gc.enable()
     gc.freeze()
@@ -37,7 +33,7 @@ def run(name: str) -> None:
 def multicall() -> None:
     """Dispatch on argv[0]: `bridge`, `host-local`, `loopback`, else the pycni CLI."""
     name = os.path.basename(sys.argv[0])
-    if name in PLUGINS:
+    if name in MODULES:
         run(name)
     from cni.tool import cli
     cli.main()

@@ -1,82 +1,86 @@
-"""The network configuration a plugin reads on stdin, parsed once at the edge.
+"""The network configuration every plugin reads on stdin: the spec's own keys.
 
 Where it sits: `cni.skel` calls `parse(stdin)` for every verb but VERSION and
-stores the `NetConf` on the request; plugins read their own keys from it
-(`conf.raw`) through the typed getters below, which raise code 7 naming the
-field. Unknown keys stay in `conf.raw`, untouched, for chained plugins.
+stores the `NetConf` on the request. Each plugin declares its own keys in a
+config class of its own (`cni.plugins.bridge.BridgeConf`,
+`ipam.config.HostLocalConf`) and parses them from the same `raw` object; keys
+nobody declares stay in `raw`, untouched, for chained plugins. How keys are
+declared and matched (case-insensitively, as Go decodes them) is
+`cni.schema`'s business; `pycni lint` derives its models from these classes.
 
-This is the hot path of every exec, so it is plain Python. The pydantic models
-in `cni.models` describe the same shape; they are imported only to explain a
-config that failed here (field paths and hints) and by `pycni lint`.
-
-Keys read here (spec 1.1.0 section 1, plus logging):
-  cniVersion (default 0.1.0), cniVersions, name, type, args, ipMasq, ipam, dns,
-  runtimeConfig (matched case-insensitively: containerd sends `HostPort`),
-  capabilities, prevResult, logFile, logLevel.
+Keys (spec 1.1.0 section 1, plus logging):
+  cniVersion (absent or "": 0.1.0, as the Go library reads it; not a string:
+  code 6), cniVersions, name (required), type, args, ipMasq, ipam (its `type`
+  here; the IPAM reads the rest), dns, runtimeConfig, capabilities,
+  prevResult, logFile/logLevel (with Calico's spellings log_file_path and
+  log_level). GC's cni.dev/valid-attachments is read by `valid_attachments()`.
 """
 
 from cni import fastjson as json
-
 from cni import validate
 from cni import version as _version
 from cni.errors import DecodingFailure, InvalidConfig
+from cni.schema import Config, fold, key
 from cni.types import DNS, Result
 
-_MISSING = object()
+VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
 
 
-def ci_get(data: object, key: str, default: object = None) -> object:
-    """dict lookup that matches `key` case-insensitively (exact match first)."""
-    if not isinstance(data, dict):
-        return default
-    if key in data:
-        return data[key]
-    lowered = key.lower()
-    for k, v in data.items():
-        if isinstance(k, str) and k.lower() == lowered:
-            return v
-    return default
+def _version_or_default(value: str) -> str:
+    return value or _version.DEFAULT
 
 
-class NetConf:
-    __slots__ = ("raw", "cni_version", "cni_versions", "name", "type", "args", "ip_masq",
-                 "ipam", "dns", "runtime_config", "capabilities", "prev_result_raw",
-                 "log_file", "log_level")
+class IPAMRef(Config):
+    """`ipam` as every plugin sees it: which plugin to delegate to."""
 
-    def __init__(self, raw: dict) -> None:
-        self.raw = raw
-        cni_version = raw.get("cniVersion")
-        if cni_version is None or cni_version == "":
-            cni_version = _version.DEFAULT
-        elif not isinstance(cni_version, str):
-            raise DecodingFailure(f"cniVersion must be a string, not {cni_version!r}")
-        self.cni_version: str = cni_version
-        self.cni_versions: list = get_list(raw, "cniVersions", str)
-        self.name: str = validate.network_name(raw.get("name"))
-        self.type: str = get(raw, "type", str, "")
-        self.args: dict = get(raw, "args", dict, {})
-        self.ip_masq: bool = get(raw, "ipMasq", bool, False)
-        self.ipam: dict = get(raw, "ipam", dict, {})
-        get(self.ipam, "type", str, "", "ipam.")  # delegation reads it; its type is ours to check
-        try:
-            self.dns = DNS.from_dict(raw.get("dns"))
-        except DecodingFailure as exc:
-            raise InvalidConfig(exc.msg) from exc
-        self.runtime_config: dict = get(raw, "runtimeConfig", dict, {})
-        self.capabilities: dict = get(raw, "capabilities", dict, {})
-        for key in self.capabilities:
-            get(self.capabilities, key, bool, False, "capabilities.")
-        self.prev_result_raw: "dict | None" = get(raw, "prevResult", dict, None)
-        self.log_file: str = get(raw, "logFile", str, "")
-        self.log_level: str = get(raw, "logLevel", str, "")
+    type: str = key("type", "")
 
-    def runtime(self, key: str, default: object = None) -> object:
-        """A runtimeConfig (capability) value, key matched case-insensitively."""
-        return ci_get(self.runtime_config, key, default)
 
-    def cni_arg(self, key: str, default: object = None) -> object:
-        """`args.cni.<key>` (the non-env way to pass CNI_ARGS-like values)."""
-        return ci_get(ci_get(self.args, "cni", {}), key, default)
+class DNSConf(Config):
+    """`dns`: what the runtime should configure as the container's resolver."""
+
+    nameservers: list[str] = key("nameservers", [])
+    domain: str = key("domain", "")
+    search: list[str] = key("search", [])
+    options: list[str] = key("options", [])
+
+    def to_dns(self) -> DNS:
+        return DNS(self.nameservers, self.domain, self.search, self.options)
+
+
+def _attachment_id(value: str) -> str:
+    if not validate.is_name(value):
+        raise InvalidConfig("invalid container ID in the valid attachments",
+                            "a container ID matches [A-Za-z0-9][A-Za-z0-9_.-]*")
+    return value
+
+
+def _attachment_ifname(value: str) -> str:
+    return validate.ifname(value, InvalidConfig)
+
+
+class Attachment(Config):
+    """One entry of GC's cni.dev/valid-attachments."""
+
+    container_id: str = key("containerID", missing="missing containerID", check=_attachment_id)
+    ifname: str = key("ifname", missing="missing ifname", check=_attachment_ifname)
+
+
+class NetConf(Config):
+    cni_version: str = key("cniVersion", _version.DEFAULT, check=_version_or_default,
+                           error=DecodingFailure)
+    cni_versions: list[str] = key("cniVersions", [])
+    name: str = key("name", missing="missing network name", check=validate.network_name)
+    type: str = key("type", "")
+    args: dict = key("args", {})
+    ip_masq: bool = key("ipMasq", False)
+    ipam: IPAMRef = key("ipam")
+    dns: DNSConf = key("dns")
+    runtime_config: dict = key("runtimeConfig", {})
+    capabilities: dict[str, bool | None] = key("capabilities", {})
+    prev_result_raw: dict | None = key("prevResult", None)
+    log_file: str = key("logFile", "", also=("log_file_path",))
+    log_level: str = key("logLevel", "", also=("log_level",))
 
     def prev_result(self) -> "Result | None":
         """prevResult in any version, read into the internal shape."""
@@ -84,47 +88,30 @@ class NetConf:
             return None
         return Result.from_dict(self.prev_result_raw, self.cni_version, "prevResult")
 
-
-def get(data: dict, key: str, kind: type, default: object, where: str = "") -> "object":
-    """data[key] checked against `kind`; null or absent gives `default`."""
-    value = data.get(key, _MISSING)
-    if value is _MISSING or value is None:
-        return default
-    if not _is(value, kind):
-        raise _wrong(f"{where}{key}", kind, value)
-    return value
-
-
-def get_list(data: dict, key: str, kind: type, where: str = "") -> list:
-    """data[key] as a list of `kind` items (null items refused); null or absent gives []."""
-    values = get(data, key, list, [], where)
-    for i, value in enumerate(values):
-        if not _is(value, kind):
-            raise _wrong(f"{where}{key}[{i}]", kind, value)
-    return values
-
-
-_KINDS = {bool: "a boolean", int: "an integer", str: "a string", list: "a list",
-          dict: "an object", float: "a number"}
-
-
-def _is(value: object, kind: type) -> bool:
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-
-
-def _wrong(field: str, kind: type, value: object) -> InvalidConfig:
-    return InvalidConfig(f"invalid field {field}",
-                         f"{field} must be {_KINDS.get(kind, kind.__name__)}, "
-                         f"got {_preview(value)}")
-
-
-def _preview(value: object) -> str:
-    try:
-        return json.dumps(value)[:80]
-    except (RecursionError, ValueError):  # nested deeper than the encoder's stack
-        return f"a deeply nested {type(value).__name__}"
+    def valid_attachments(self) -> "list[tuple[str, str]] | None":
+        """GC's (containerID, ifname) pairs that are still in use. None when the key is
+        absent (nobody said what is stale: release nothing); libcni sends null for an
+        empty list (release everything), so null is [] here, unlike other keys."""
+        found = [k for k in self.raw if type(k) is str
+                 and fold(k) in {fold(name) for name in VALID_ATTACHMENTS_KEYS}]
+        if not found:
+            return None
+        where = found[-1]
+        value = self.raw[where]
+        if value is None:
+            return []
+        if type(value) is not list:
+            raise InvalidConfig(f"invalid field {where}",
+                                f"{where} must be a list of {{containerID, ifname}}", field=where)
+        pairs = []
+        for index, entry in enumerate(value):
+            path = f"{where}[{index}]"
+            if type(entry) is not dict:
+                raise InvalidConfig(f"invalid field {path}", f"{path} must be an object",
+                                    field=path)
+            attachment = Attachment.parse(entry, where=path + ".")
+            pairs.append((attachment.container_id, attachment.ifname))
+        return pairs
 
 
 def load(stdin: bytes) -> dict:
@@ -142,15 +129,4 @@ def load(stdin: bytes) -> dict:
 
 
 def parse(stdin: bytes) -> NetConf:
-    raw = load(stdin)
-    try:
-        return NetConf(raw)
-    except InvalidConfig as exc:
-        exc.details = exc.details or explain(raw)
-        raise
-
-
-def explain(raw: dict, model: str = "netconf") -> str:
-    """Every problem pydantic finds in `raw`, with field paths (slow: error path only)."""
-    from cni import models
-    return models.explain(raw, model)
+    return NetConf.parse(load(stdin))

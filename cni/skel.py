@@ -17,17 +17,20 @@ early errors stay cheap) or any object with `NAME` and the verb functions `add`,
    result is printed in the config's version on the real stdout.
 5. A CNIError becomes its JSON; any other exception becomes code 999 with the
    traceback logged. Either way: exactly one JSON object on stdout, exit 1.
+6. A channel that cannot carry the answer is one line on stderr and exit 1,
+   never a traceback: closed, or a pipe whose reader is gone, is found before
+   any work (nothing is done); a write that fails (EPIPE, ENOSPC...) is found
+   after it, and an ADD whose result was lost is undone by its own DEL.
 """
 
-from cni import fastjson as json
 import os
 import sys
 
+from cni import fastjson as json
 from cni import request as _request
 from cni import version as _version
 from cni.errors import CNIError, InvalidEnvironment, InvalidNetNS, IOFailure
-
-VERBS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}
+from cni.request import VERBS
 
 
 def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: object = None,
@@ -35,26 +38,44 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: obje
     """Serve one exec; returns the exit status. I/O is injectable for tests."""
     env = dict(os.environ) if env is None else env
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
-    stdout = stdout or _protocol_channel()
+    channel = stdout if stdout is not None else _protocol_channel()
     stderr = stderr or sys.stderr
-    cni_version = _version.CURRENT
     real_stdout, sys.stdout = sys.stdout, stderr  # stray prints go to stderr
     try:
         command = env.get("CNI_COMMAND", "")
         if not command:
             stderr.write(about(_name(plugin)))
             return 0
+        if isinstance(channel, Unusable):
+            _say(stderr, _name(plugin), f"stdout {channel}: nothing done")
+            return 1
+        status, reply, added = _serve(plugin, command, env, stdin)
+    finally:
+        sys.stdout = real_stdout
+    try:
+        _write(channel, reply)
+    except (OSError, ValueError) as exc:  # ValueError: a closed file object (tests)
+        _say(stderr, _name(plugin), f"cannot write to stdout: {_reason(exc)}"
+             + ("; the ADD was undone" if added is not None and _undo(*added) else ""))
+        return 1
+    return status
+
+
+def _serve(plugin: "str | object", command: str, env: "dict[str, str]",
+           stdin: object) -> "tuple[int, dict, tuple | None]":
+    """(exit status, the JSON to print, (plugin, request) of an ADD that succeeded)."""
+    cni_version = _version.CURRENT
+    try:
         if command not in _request.COMMANDS:
             raise InvalidEnvironment(f"unknown CNI_COMMAND: {command}")
         if command == "VERSION":
-            _write(stdout, version_info(_read(stdin, required=False)))
-            return 0
+            return 0, version_info(_read(stdin, required=False)), None
         req = _request.from_env(env)
         req.stdin = _read(stdin, required=True)
         from cni import netconf
         conf = netconf.parse(req.stdin)
         from cni import log
-        log.configure(conf.raw, _name(plugin))  # from here on, failures reach the logFile
+        log.configure(conf.log_file, conf.log_level, _name(plugin))  # failures reach logFile
         if conf.cni_version in _version.SUPPORTED:
             cni_version = conf.cni_version
         _version.check(conf.cni_version, command)
@@ -66,20 +87,17 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None, stdin: obje
         handler = getattr(plugin, VERBS[command], None)
         result = handler(req) if handler is not None else None
         if command == "ADD":
-            _write(stdout, result.to_dict(conf.cni_version))
-        return 0
+            return 0, result.to_dict(conf.cni_version), (plugin, req)
+        return 0, {}, None
     except CNIError as exc:
         from cni import log
         log.error("%s (code %d)", exc, exc.code)
-        _write(stdout, exc.to_dict(cni_version))
-        return 1
+        return 1, exc.to_dict(cni_version), None
     except Exception as exc:  # the contract: never a traceback on stdout
         from cni import log
         log.exception("unexpected failure")
-        _write(stdout, CNIError(f"internal error: {exc.__class__.__name__}: {exc}").to_dict(cni_version))
-        return 1
-    finally:
-        sys.stdout = real_stdout
+        return 1, CNIError(f"internal error: {exc.__class__.__name__}: {exc}").to_dict(
+            cni_version), None
 
 
 def _name(plugin: "str | object") -> str:
@@ -138,27 +156,84 @@ def _read(stdin: object, required: bool) -> bytes:
     return data.encode() if isinstance(data, str) else data
 
 
-def _protocol_channel() -> object:
-    """The real stdout, moved off fd 1, which then points at stderr.
+class Unusable(str):
+    """Why the protocol channel cannot carry an answer (it is not one to write to)."""
+
+
+def _protocol_channel() -> "int | Unusable":
+    """The real stdout as a descriptor moved off fd 1, which then points at stderr.
 
     Only the skel writes the protocol channel: whatever a verb, a C library or
     a child process (ip, iptables) writes to fd 1 lands on stderr instead. The
     moved descriptor is not inherited by children (os.dup makes it CLOEXEC).
+    A channel that is already unusable is found here, before any work: fd 1
+    closed when we started (Python then sets sys.stdout to None; whatever holds
+    fd 1 now is not ours to write), or a pipe whose reader is gone (the runtime
+    died): no verb may change anything whose outcome nobody can learn.
     """
+    if sys.stdout is None:
+        return Unusable("is closed")
     try:
         sys.stdout.flush()
         fd = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        return sys.stdout
+    except (OSError, ValueError):
+        return Unusable("is closed")
+    if _reader_gone(fd):
+        os.close(fd)
+        return Unusable("is a pipe whose reader is gone")
     try:
         os.dup2(2, 1)
     except OSError:  # no stderr to point at: keep fd 1 as it is
-        os.close(fd)
-        return sys.stdout
-    return os.fdopen(fd, "w")
+        pass
+    return fd
 
 
-def _write(stdout: object, obj: dict) -> None:
-    stdout.write(json.dumps(obj, indent=4))
-    stdout.flush()
+def _reader_gone(fd: int) -> bool:
+    """A pipe with no reader left reports POLLERR (only pipes are polled)."""
+    import stat
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        return False
+    import select
+    poller = select.poll()
+    poller.register(fd, 0)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
+
+def _write(channel: object, obj: dict) -> None:
+    """The answer on the protocol channel: a descriptor (written whole, unbuffered, so
+    that nothing is left to fail again at exit) or, in tests, a text stream."""
+    if not obj:
+        return
+    text = json.dumps(obj, indent=4)
+    if isinstance(channel, int):
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(channel, data):]
+    else:
+        channel.write(text)  # type: ignore[attr-defined]  # a text stream, in tests
+        channel.flush()  # type: ignore[attr-defined]
+
+
+def _undo(plugin: object, req: "_request.Request") -> bool:
+    """DEL what an ADD did whose result cannot be delivered: the runtime will never
+    learn of the attachment, so nothing may be left behind for it."""
+    from cni import log
+    try:
+        getattr(plugin, VERBS["DEL"])(req.with_command("DEL"))
+    except Exception as exc:  # keep the one line on stderr; the rest goes to the log
+        log.error("undoing the ADD whose result could not be written failed: %s", exc)
+        return False
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+
+
+def _say(stderr: object, name: str, text: str) -> None:
+    """One line on stderr, whatever state stderr is in."""
+    try:
+        stderr.write(f"{name}: {text}\n")  # type: ignore[attr-defined]
+        stderr.flush()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -44,19 +44,21 @@ def ifname(value: str, error: type = InvalidEnvironment) -> str:
 
 def network_name(value: object) -> str:
     if value is None or value == "":
-        raise InvalidConfig("missing network name")
+        raise InvalidConfig("missing network name", field="name")
     if not is_name(value):
         raise InvalidConfig("invalid network name",
                             f"network name {str(value)[:64]!r} must match "
-                            "[A-Za-z0-9][A-Za-z0-9_.-]* and contain no path separators")
+                            "[A-Za-z0-9][A-Za-z0-9_.-]* and contain no path separators",
+                            field="name")
     return value  # type: ignore[return-value]
 
 
 def plugin_type(value: object, field: str = "type") -> str:
     """A plugin type is a bare file name on CNI_PATH (CVE-2021-20206: no '../x')."""
     if not isinstance(value, str) or not value:
-        raise InvalidConfig(f"missing plugin {field}")
+        raise InvalidConfig(f"missing plugin {field}", field=field)
     if value in (".", "..") or any(c in "/\\\0" for c in value) or len(value) > 255:
         raise InvalidConfig(f"invalid plugin {field} {value[:64]!r}",
-                            "a plugin type is a file name in CNI_PATH, without path separators")
+                            "a plugin type is a file name in CNI_PATH, without path separators",
+                            field=field)
     return value

@@ -18,6 +18,7 @@ import ipaddress
 
 IPv4Address = ipaddress.IPv4Address
 IPv6Address = ipaddress.IPv6Address
+IPAddress = IPv4Address | IPv6Address
 
 
 class RangeError(ValueError):

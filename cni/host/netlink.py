@@ -16,9 +16,9 @@ code 107) with `.errno`, so callers branch on ENODEV/EEXIST without matching
 strings. Lookups of absent links return None instead of raising.
 """
 
+import _socket as socket  # the C module: socket.py adds ~4 ms of imports and nothing used here
 import errno as _errno
 import os
-import _socket as socket  # the C module: socket.py adds ~4 ms of imports and nothing used here
 import struct
 
 from cni.errors import NetlinkFailure

@@ -35,18 +35,35 @@ import errno
 import os
 
 from cni import delegate, faults, log, validate
-from cni.host import netns
-from cni.host import sysctl
 from cni import version as _version
-from cni.errors import (BridgeConflict, CheckFailed, CNIError, DelegateFailure,
-                        IncompatibleVersion, InterfaceExists, InvalidConfig, InvalidEnvironment,
-                        NetlinkFailure, NetnsNotFound, NotANetns)
-from cni.netconf import NetConf, ci_get
-from cni.netconf import get as _typed
-from cni.host.netlink import (AF_INET, AF_INET6, BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED,
-                         KernelError, Link, Netlink)
+from cni.errors import (
+    BridgeConflict,
+    CheckFailed,
+    CNIError,
+    DelegateFailure,
+    IncompatibleVersion,
+    InterfaceExists,
+    InvalidConfig,
+    InvalidEnvironment,
+    NetlinkFailure,
+    NetnsNotFound,
+    NotANetns,
+)
+from cni.host import netns, sysctl
+from cni.host.netlink import (
+    AF_INET,
+    AF_INET6,
+    BRIDGE_VLAN_INFO_PVID,
+    BRIDGE_VLAN_INFO_UNTAGGED,
+    KernelError,
+    Link,
+    Netlink,
+)
+from cni.netconf import NetConf
+from cni.plugins import LEAVES
 from cni.request import Request
-from cni.types import IPConfig, Interface, Result, Route
+from cni.schema import Config, key
+from cni.types import Interface, IPConfig, Result, Route
 
 NAME = "bridge"
 DEFAULT_BRIDGE = "cni0"
@@ -56,124 +73,186 @@ VETH_NAME_TRIES = 10
 PORT_WAIT = (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0)
 DAD_TIMEOUT = 5.0
 ZERO_MAC = "00:00:00:00:00:00"
-_MISSING = object()
 
 
 # -- configuration --------------------------------------------------------------
 
-class BridgeConf:
-    """The bridge's keys, read once from stdin (keys matched case-insensitively, as Go does)."""
+def _bridge_name(value: str) -> str:
+    return validate.ifname(value or DEFAULT_BRIDGE, InvalidConfig)
 
-    __slots__ = ("net", "bridge", "is_gateway", "is_default_gateway", "force_address",
-                 "ip_masq", "ip_masq_backend", "mtu", "hairpin", "promisc", "vlan", "vlan_trunk",
-                 "preserve_default_vlan", "enable_dad", "macspoofchk", "disable_container_iface",
-                 "port_isolation", "ipam_type", "mac")
 
-    def __init__(self, net: NetConf, env_args: "dict[str, str]") -> None:
-        raw = net.raw
-        self.net = net
-        self.bridge: str = _field(raw, "bridge", str, DEFAULT_BRIDGE) or DEFAULT_BRIDGE
-        validate.ifname(self.bridge, InvalidConfig)
-        flag = lambda key: _field(raw, key, bool, False)  # noqa: E731
-        self.is_default_gateway: bool = flag("isDefaultGateway")
-        self.is_gateway: bool = flag("isGateway") or self.is_default_gateway
-        self.force_address: bool = flag("forceAddress")
-        self.ip_masq: bool = net.ip_masq
-        self.ip_masq_backend: "str | None" = _field(raw, "ipMasqBackend", str, None)
-        if self.ip_masq_backend not in (None, "iptables", "nftables"):
-            raise InvalidConfig(f'unknown ipmasq backend "{self.ip_masq_backend}"')
-        self.mtu: int = _field(raw, "mtu", int, 0)
-        if not 0 <= self.mtu <= 65535:
-            raise InvalidConfig(f"invalid MTU {self.mtu}", "mtu must be 0 (kernel default) or a "
-                                "link MTU up to 65535")
-        self.hairpin: bool = flag("hairpinMode")
-        self.promisc: bool = flag("promiscMode")
-        self.vlan: int = _field(raw, "vlan", int, 0)
-        if not 0 <= self.vlan <= 4094:
-            raise InvalidConfig(f"invalid VLAN ID {self.vlan} (must be between 0 and 4094)")
-        self.vlan_trunk: "list[int] | None" = _trunk(_field(raw, "vlanTrunk", list, None))
-        self.preserve_default_vlan: bool = flag("preserveDefaultVlan")
-        self.enable_dad: bool = flag("enabledad")
-        self.macspoofchk: bool = flag("macspoofchk")
-        self.disable_container_iface: bool = flag("disableContainerInterface")
-        self.port_isolation: bool = flag("portIsolation")
-        ipam_type = net.ipam.get("type")
-        if ipam_type is not None and not isinstance(ipam_type, str):
-            raise InvalidConfig("invalid field ipam.type", "ipam.type must be a string")
-        if ipam_type:  # it becomes an exec path: refuse '../x' before anything changes
-            validate.plugin_type(ipam_type, "ipam.type")
-        self.ipam_type: str = ipam_type or ""
-        self.mac: str = _container_mac(net, env_args)
+def _masq_backend(value: str) -> str:
+    if value not in ("iptables", "nftables"):
+        raise InvalidConfig(f'unknown ipmasq backend "{value}"')
+    return value
+
+
+def _mtu(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise InvalidConfig(f"invalid MTU {value}", "mtu must be 0 (kernel default) or a link MTU "
+                            "up to 65535")
+    return value
+
+
+def _vlan(value: int) -> int:
+    if not 0 <= value <= 4094:
+        raise InvalidConfig(f"invalid VLAN ID {value} (must be between 0 and 4094)")
+    return value
+
+
+def _ipam_type(value: str) -> str:
+    if value:  # it becomes an exec path: refuse '../x' before anything changes
+        validate.plugin_type(value, "ipam.type")
+    return value
+
+
+def mac_address(value: str, error: type = InvalidConfig, where: str = "MAC address") -> str:
+    """'0A-58-...' -> '0a:58:...'; '' stays '' (unset)."""
+    text = value.replace("-", ":").lower()
+    parts = text.split(":")
+    if text and (len(parts) != 6 or not all(
+            len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts)):
+        raise error(f"invalid {where} {value!r}", "a MAC address looks like 0a:58:0a:f4:00:02")
+    return text
+
+
+def _trunk_entry(entry: "TrunkEntry") -> None:
+    """The reference's checks of one vlanTrunk entry (a single id, or minID..maxID)."""
+    low, high = entry.min_id, entry.max_id
+    if low is not None and high is not None:
+        if not 0 < low <= 4094:
+            raise InvalidConfig("incorrect trunk minID parameter", field=entry.path("minID"))
+        if not 0 < high <= 4094:
+            raise InvalidConfig("incorrect trunk maxID parameter", field=entry.path("maxID"))
+        if high < low:
+            raise InvalidConfig("minID is greater than maxID in trunk parameter",
+                                field=entry.path("minID"))
+    elif low is None and high is not None:
+        raise InvalidConfig("minID and maxID should be configured simultaneously, minID is "
+                            "missing", field=entry.path("minID"))
+    elif low is not None:
+        raise InvalidConfig("minID and maxID should be configured simultaneously, maxID is "
+                            "missing", field=entry.path("maxID"))
+    if entry.id is not None and not 0 < entry.id <= 4094:
+        raise InvalidConfig("incorrect trunk id parameter", field=entry.path("id"))
+
+
+class TrunkEntry(Config):
+    """One vlanTrunk entry: a single `id`, or a `minID`..`maxID` range (1..4094)."""
+
+    id: int | None = key("id")
+    min_id: int | None = key("minID")
+    max_id: int | None = key("maxID")
+    RULES = (_trunk_entry,)
+
+
+class BridgeIPAM(Config):
+    type: str = key("type", "", check=_ipam_type)
+
+
+class MacArg(Config):
+    """runtimeConfig (the `mac` capability) and args.cni: the container's MAC."""
+
+    mac: str = key("mac", "", check=mac_address)
+
+
+class BridgeArgs(Config):
+    cni: MacArg = key("cni")
+
+
+def _derive(conf: "BridgeConf") -> None:
+    conf.is_gateway = conf.is_gateway or conf.is_default_gateway
+    vids: "set[int]" = set()
+    for entry in conf.trunk or ():
+        if entry.min_id is not None and entry.max_id is not None:
+            vids.update(range(entry.min_id, entry.max_id + 1))
+        if entry.id is not None:
+            vids.add(entry.id)
+    conf.vlan_trunk = sorted(vids) or None if conf.trunk is not None else None
+
+
+def _no_hairpin_with_promisc(conf: "BridgeConf") -> None:
+    if conf.hairpin and conf.promisc:
+        raise InvalidConfig("cannot set hairpin mode and promiscuous mode at the same time",
+                            field="promiscMode")
+
+
+def _no_ipam_without_interface(conf: "BridgeConf") -> None:
+    if conf.disable_container_iface and conf.layer3:
+        raise InvalidConfig("cannot use IPAM when DisableContainerInterface flag is set",
+                            field="disableContainerInterface")
+
+
+def _result_fits_version(conf: "BridgeConf") -> None:
+    """A result before 0.3.0 cannot carry one without an address: refused before any
+    change (the reference sets everything up, then fails to print)."""
+    if not conf.layer3 and not _version.has_interfaces(conf.net.cni_version):
+        raise IncompatibleVersion("cannot convert: no valid IP addresses",
+                                  f"a {conf.net.cni_version} result needs an IP address: "
+                                  "configure an ipam, or use cniVersion 0.3.0 or later",
+                                  field="ipam")
+
+
+class BridgeConf(Config):
+    """Every key of the reference bridge (containernetworking/plugins 1.9), same names,
+    defaults and ranges; the spec's own keys are in `net` (cni.netconf.NetConf)."""
+
+    bridge: str = key("bridge", DEFAULT_BRIDGE, check=_bridge_name)
+    is_gateway: bool = key("isGateway", False)
+    is_default_gateway: bool = key("isDefaultGateway", False)
+    force_address: bool = key("forceAddress", False)
+    ip_masq_backend: str | None = key("ipMasqBackend", None, check=_masq_backend)
+    mtu: int = key("mtu", 0, check=_mtu)
+    hairpin: bool = key("hairpinMode", False)
+    promisc: bool = key("promiscMode", False)
+    vlan: int = key("vlan", 0, check=_vlan)
+    trunk: list[TrunkEntry] | None = key("vlanTrunk", None)
+    preserve_default_vlan: bool = key("preserveDefaultVlan", False)
+    enable_dad: bool = key("enabledad", False)
+    macspoofchk: bool = key("macspoofchk", False)
+    disable_container_iface: bool = key("disableContainerInterface", False)
+    port_isolation: bool = key("portIsolation", False)
+    ipam: BridgeIPAM = key("ipam")
+    args: BridgeArgs = key("args")
+    runtime_config: MacArg = key("runtimeConfig")
+    RULES = (_derive,)
+    ADD_RULES = (_no_hairpin_with_promisc, _no_ipam_without_interface, _result_fits_version)
+
+    net: NetConf
+    vlan_trunk: "list[int] | None"  # the VIDs of `trunk`, sorted, deduplicated (None: unset)
+    mac: str  # the container's MAC: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC
+
+    @property
+    def ip_masq(self) -> bool:
+        return self.net.ip_masq
+
+    @property
+    def ipam_type(self) -> str:
+        return self.ipam.type
 
     @property
     def layer3(self) -> bool:
-        return bool(self.ipam_type)
+        return bool(self.ipam.type)
 
     @property
     def vlan_filtering(self) -> bool:
         return bool(self.vlan) or self.vlan_trunk is not None
 
 
+CONFIG = BridgeConf
+
+
+def ipam_call(command: str, conf: BridgeConf, req: Request) -> "Result | None":
+    """The verb on the configured IPAM (ours in-process when it is ours)."""
+    return delegate.call(command, conf.ipam_type, req, LEAVES)
+
+
 def load(req: Request) -> BridgeConf:
-    """The request's config as a BridgeConf; a failure explains every problem (pydantic)."""
-    try:
-        return BridgeConf(req.conf, req.args)
-    except InvalidConfig as exc:
-        if not exc.details:
-            from cni import models
-            __import__("cni.plugins.bridge_models")  # registers models.MODELS["bridge"]
-            exc.details = models.explain(req.conf.raw, "bridge")
-        raise
-
-
-def _field(raw: dict, key: str, kind: type, default: object) -> "object":
-    value = ci_get(raw, key, _MISSING)
-    return default if value is _MISSING else _typed({key: value}, key, kind, default)
-
-
-def _trunk(entries: "list | None") -> "list[int] | None":
-    """vlanTrunk -> sorted, deduplicated VIDs (None when unset or empty), as the reference."""
-    if entries is None:
-        return None
-    vids: "set[int]" = set()
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise InvalidConfig("invalid field vlanTrunk", "each vlanTrunk entry must be an object")
-        low, high = _field(entry, "minID", int, None), _field(entry, "maxID", int, None)
-        if low is not None and high is not None:
-            if not 0 < low <= 4094:
-                raise InvalidConfig("incorrect trunk minID parameter")
-            if not 0 < high <= 4094:
-                raise InvalidConfig("incorrect trunk maxID parameter")
-            if high < low:
-                raise InvalidConfig("minID is greater than maxID in trunk parameter")
-            vids.update(range(low, high + 1))
-        elif low is None and high is not None:
-            raise InvalidConfig("minID and maxID should be configured simultaneously, minID is missing")
-        elif low is not None:
-            raise InvalidConfig("minID and maxID should be configured simultaneously, maxID is missing")
-        vid = _field(entry, "id", int, None)
-        if vid is not None:
-            if not 0 < vid <= 4094:
-                raise InvalidConfig("incorrect trunk id parameter")
-            vids.add(vid)
-    return sorted(vids) or None
-
-
-def _container_mac(net: NetConf, env_args: "dict[str, str]") -> str:
-    """runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC, normalised to aa:bb:..."""
-    for value, where, error in ((net.runtime("mac"), "runtimeConfig.mac", InvalidConfig),
-                                (net.cni_arg("mac"), "args.cni.mac", InvalidConfig),
-                                (env_args.get("MAC"), "CNI_ARGS MAC", InvalidEnvironment)):
-        if value is None or value == "":
-            continue
-        text = value.replace("-", ":").lower() if isinstance(value, str) else ""
-        parts = text.split(":")
-        if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p)
-                                      for p in parts):
-            raise error(f"invalid {where} {value!r}", "a MAC address looks like 0a:58:0a:f4:00:02")
-        return text
-    return ""
+    """The request's config as a BridgeConf (the ADD rules only for ADD)."""
+    conf = BridgeConf.parse(req.conf.raw, req.command, net=req.conf)
+    conf.mac = conf.runtime_config.mac or conf.args.cni.mac or \
+        mac_address(req.args.get("MAC", ""), InvalidEnvironment, "CNI_ARGS MAC")
+    return conf
 
 
 # -- ADD ---------------------------------------------------------------------------
@@ -209,7 +288,6 @@ class Undo:
 
 def add(req: Request) -> Result:
     conf = load(req)
-    _refuse_impossible(conf)
     undo = Undo()
     host = Netlink()
     ctx = _Attachment(req, conf, host)
@@ -226,19 +304,6 @@ def add(req: Request) -> Result:
     finally:
         ctx.close()
         host.close()
-
-
-def _refuse_impossible(conf: BridgeConf) -> None:
-    """Combinations the reference refuses, plus a result the config's version cannot carry."""
-    if conf.hairpin and conf.promisc:
-        raise InvalidConfig("cannot set hairpin mode and promiscuous mode at the same time")
-    if conf.disable_container_iface and conf.layer3:
-        raise InvalidConfig("cannot use IPAM when DisableContainerInterface flag is set")
-    if not conf.layer3 and not _version.has_interfaces(conf.net.cni_version):
-        # Checked before any change: the reference sets everything up, then fails to print.
-        raise IncompatibleVersion("cannot convert: no valid IP addresses",
-                                  f"a {conf.net.cni_version} result needs an IP address: "
-                                  "configure an ipam, or use cniVersion 0.3.0 or later")
 
 
 class _Attachment:
@@ -277,8 +342,8 @@ def _add(ctx: _Attachment, undo: Undo) -> Result:
     ipam = None
     if conf.layer3:  # before the bridge: a refused allocation leaves no host state at all
         undo.at("IPAM ADD")
-        ipam = delegate.call("ADD", conf.ipam_type, req)
-        undo.push("IPAM reservation", delegate.call, "DEL", conf.ipam_type, req)
+        ipam = ipam_call("ADD", conf, req)
+        undo.push("IPAM reservation", ipam_call, "DEL", conf, req)
         faults.point("add.ipam-reserved")
         if not ipam.ips:
             raise DelegateFailure("IPAM plugin returned missing IP config")
@@ -558,8 +623,9 @@ def _finish(ctx: _Attachment, result: Result) -> None:
     bridge = ctx.host.link(index=ctx.bridge.index)
     if bridge is not None:
         result.interfaces[0].mac = bridge.mac
-    if ctx.conf.net.dns:
-        result.dns = ctx.conf.net.dns
+    dns = ctx.conf.net.dns.to_dns()
+    if dns:
+        result.dns = dns
 
 
 def _wait_port(host: Netlink, veth: Link) -> Link:
@@ -587,7 +653,7 @@ def delete(req: Request) -> None:
     _delete_container_link(req, conf)
     faults.point("del.link-deleted")
     if conf.layer3:
-        _attempt(errors, delegate.call, "DEL", conf.ipam_type, req)
+        _attempt(errors, ipam_call, "DEL", conf, req)
         faults.point("del.ipam-released")
     if conf.macspoofchk:
         from cni.host import spoofcheck
@@ -700,7 +766,7 @@ def check(req: Request) -> None:
     fd = open_netns(req.netns)
     try:
         if conf.layer3:  # the reference also delegates in L2 mode and fails there
-            delegate.call("CHECK", conf.ipam_type, req)
+            ipam_call("CHECK", conf, req)
         with netns.inside(fd):
             ctr = Netlink()
         with ctr, Netlink() as host:
@@ -793,37 +859,18 @@ def gc(req: Request) -> None:
     """IPAM GC, then masquerade rules of attachments not in cni.dev/valid-attachments.
     Without that key nothing is known to be stale, so no rule is touched."""
     conf = load(req)
-    valid = valid_attachments(conf.net.raw)
+    valid = conf.net.valid_attachments()
     errors: "list[CNIError]" = []
     if conf.layer3:
-        _attempt(errors, delegate.call, "GC", conf.ipam_type, req)
+        _attempt(errors, ipam_call, "GC", conf, req)
     if valid is not None:
         from cni.host import ipmasq
         _attempt(errors, ipmasq.gc, conf.net.name, valid)
     _raise_all(errors)
 
 
-def valid_attachments(raw: dict) -> "list[tuple[str, str]] | None":
-    """(containerID, ifname) pairs from cni.dev/valid-attachments (or the spec-tag spelling
-    cni.dev/attachments); None when neither key is present."""
-    key = next((k for k in ("cni.dev/valid-attachments", "cni.dev/attachments") if k in raw), None)
-    if key is None:
-        return None
-    entries = raw[key] or []
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InvalidConfig(f"invalid field {key}", f"{key} must be a list of objects")
-    out = []
-    for entry in entries:
-        cid, ifname = entry.get("containerID"), entry.get("ifname")
-        if not isinstance(cid, str) or not isinstance(ifname, str):
-            raise InvalidConfig(f"invalid field {key}",
-                                "each attachment needs string containerID and ifname")
-        out.append((cid, ifname))
-    return out
-
-
 def status(req: Request) -> None:
     """Ready when the IPAM says so (L2 needs nothing but the kernel)."""
     conf = load(req)
     if conf.layer3:
-        delegate.call("STATUS", conf.ipam_type, req)
+        ipam_call("STATUS", conf, req)

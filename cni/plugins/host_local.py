@@ -21,8 +21,8 @@ the reference's, so Go and Python host-local can share a dataDir.
   cannot be written, or a range set has no free address. Writes nothing.
 """
 
-from cni import log, validate
-from cni.errors import CheckFailed, CNIError, InvalidConfig, NotAvailable, StoreFailure
+from cni import log
+from cni.errors import CheckFailed, CNIError, NotAvailable, StoreFailure
 from cni.request import Request
 from cni.types import DNS, IPConfig, Result
 from ipam import allocator, config
@@ -31,7 +31,7 @@ from ipam.ranges import parse_ip_or_none
 from ipam.store import Store, release_all
 
 NAME = "host-local"
-VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+CONFIG = config.HostLocalConf
 
 
 def add(req: Request) -> Result:
@@ -89,7 +89,7 @@ def _roll_back(store: Store, reserved: "list[str]") -> None:
 
 
 def delete(req: Request) -> None:
-    cfg = config.load_store(req.conf)
+    cfg = config.load_store(req.conf, req.command)
     store = _store(cfg)
     if not store.exists():
         return  # nothing was ever reserved on this network: nothing to release
@@ -116,12 +116,12 @@ def check(req: Request) -> None:
 
 
 def gc(req: Request) -> None:
-    cfg = config.load_store(req.conf)
-    valid = valid_attachments(req.conf.raw)
+    cfg = config.load_store(req.conf, req.command)
+    valid = req.conf.valid_attachments()
     store = _store(cfg)
     if valid is None or not store.exists():
         return  # no list (cnitool gc): nobody told us what is stale
-    pairs = {(entry["containerID"], entry["ifname"]) for entry in valid}
+    pairs = set(valid)
     ids = {cid for cid, _ in pairs}
     with store.session(create=False):
         stale = [a.ip for a in store.allocations()
@@ -130,32 +130,6 @@ def gc(req: Request) -> None:
         if stale:
             log.info("GC releases %s", ",".join(stale))
         release_all(store, stale)
-
-
-def valid_attachments(raw: dict) -> "list[dict] | None":
-    """The runtime's list of live attachments, checked entry by entry (None: key absent)."""
-    key = next((k for k in VALID_ATTACHMENTS_KEYS if k in raw), None)
-    if key is None:
-        return None
-    value = raw[key]
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidConfig(f"invalid field {key}", f"{key} must be a list of {{containerID, ifname}}")
-    for k, entry in enumerate(value):
-        where = f"{key}[{k}]"
-        if not isinstance(entry, dict):
-            raise InvalidConfig(f"invalid field {where}", f"{where} must be an object")
-        if not validate.is_name(entry.get("containerID")):
-            raise InvalidConfig(f"invalid field {where}.containerID",
-                                "a container ID matches [A-Za-z0-9][A-Za-z0-9_.-]*")
-        if not isinstance(entry.get("ifname"), str):
-            raise InvalidConfig(f"invalid field {where}.ifname", "ifname must be a string")
-        try:
-            validate.ifname(entry["ifname"], InvalidConfig)
-        except InvalidConfig as exc:
-            raise InvalidConfig(f"invalid field {where}.ifname", exc.msg) from None
-    return value
 
 
 def status(req: Request) -> None:

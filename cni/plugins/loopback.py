@@ -8,13 +8,14 @@ verifies `lo` is up. GC and STATUS have nothing to do.
 """
 
 from cni import log
-from cni.host import netns
 from cni.errors import CheckFailed, InterfaceNotFound, NetlinkFailure, NetnsNotFound, NotANetns
+from cni.host import netns
 from cni.host.netlink import Link, Netlink
 from cni.request import Request
 from cni.types import Interface, IPConfig, Result
 
 NAME = "loopback"
+CONFIG = None  # the spec's keys only (cni.netconf)
 
 
 def add(req: Request) -> Result:

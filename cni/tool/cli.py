@@ -304,8 +304,7 @@ def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, as_jso
 
 
 def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
-    from cni.tool import netns_scan
-    from cni.tool import ipam_views
+    from cni.tool import ipam_views, netns_scan
     if not netns_scan.can_probe():
         raise Failed("looking inside network namespaces needs root")
     views = _views(network, data_dir, conf_dir)
@@ -320,8 +319,7 @@ def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
 
 def _cached(cache_dir: str) -> dict:
     """(network, container ID, ifname) -> (netns path, alive) for every cache entry."""
-    from cni.tool import netns_scan
-    from cni.tool import libcni
+    from cni.tool import libcni, netns_scan
     return {e.key(): (e.netns, netns_scan.alive(e.netns))
             for e in libcni.ResultCache(cache_dir).entries() if not e.problem}
 

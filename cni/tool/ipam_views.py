@@ -34,8 +34,8 @@ from ipam.store import Allocation
 TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
 if TYPE_CHECKING:
     from cni.netconf import NetConf
-    from cni.tool.netns_scan import Scan
     from cni.tool.libcni import NetworkList
+    from cni.tool.netns_scan import Scan
 
 LEAKED = ("stale", "leak", "corrupt", "unsure")
 
@@ -134,7 +134,8 @@ def _store_names(root: str) -> "list[str]":
 
 
 def _host_local(network: "NetworkList") -> "NetConf | None":
-    """The host-local plugin's config as it would receive it (NetConf), or None."""
+    """The host-local plugin's config as it would receive it (NetConf), or None (none,
+    or a config that does not parse: `pycni lint` is the place to hear about it)."""
     import json
 
     from cni.netconf import NetConf
@@ -142,7 +143,10 @@ def _host_local(network: "NetworkList") -> "NetConf | None":
     for plugin in network.plugins:
         ipam = plugin.get("ipam")
         if isinstance(ipam, dict) and ipam.get("type") == "host-local":
-            return NetConf(json.loads(plugin_config(network, plugin)))
+            try:
+                return NetConf.parse(json.loads(plugin_config(network, plugin)))
+            except CNIError:
+                return None
     return None
 
 
@@ -173,7 +177,8 @@ def _view(name: str, data_dir: str, network: "NetworkList | None") -> NetworkVie
         view.allocations = store.allocations()
     if conf is not None:
         try:
-            view.ranges = _utilisation(_config.range_sets(conf, conf.ipam), view.allocations)
+            range_sets = _config.HostLocalConf.parse(conf.raw, "STATUS", net=conf).range_sets
+            view.ranges = _utilisation(range_sets, view.allocations)
         except CNIError as exc:
             view.note = f"ranges unknown: {exc}"
     return view

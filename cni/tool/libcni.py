@@ -30,9 +30,14 @@ DEL each cached attachment of the network that is not valid, then (1.1.0+) GC
 to every plugin with the attachments that remain, all errors collected;
 STATUS (1.1.0+) on each plugin, stopping at the first failure.
 
+Exec (`Runtime.exec_plugin`): through `cni.process`, as libcni's RawExec: no
+timeout, "text file busy" retried, the plugin's stderr copied to ours after it
+exits, its error JSON read the way libcni's pluginErr reads it.
+
 Cache format (owned here; byte-compatible with libcni's `cachedInfo`):
 `<cacheDir>/results/<network>-<containerID>-<ifname>`, directories 0700, file
-0600, written atomically (temp file, fsync, rename). One JSON object:
+0600, written atomically (`cni.files.replace`: temp file `.<name>.<random>.tmp`,
+fsync, rename). One JSON object:
   kind "cniCacheV1", containerId, config (the list's bytes, base64), ifName,
   networkName, netns, cniArgs [[k, v], ...], capabilityArgs {...}, result {...}
 (netns, cniArgs, capabilityArgs and result omitted when empty, as Go does).
@@ -42,11 +47,11 @@ A file without kind cniCacheV1 is read as a bare result (libcni's legacy form).
 import base64
 import json
 import os
-import secrets
 
 from cni import validate
 from cni import version as _version
 from cni.errors import CNIError, DecodingFailure, IncompatibleVersion, InvalidConfig
+from cni.request import VERBS
 from cni.types import Result
 
 TYPE_CHECKING = False  # typing stays unimported at run time; type checkers read this as True
@@ -130,27 +135,31 @@ def parse_list(data: bytes, source: str = "<bytes>", conf_dir: str = "") -> Netw
 
 
 def _wrap_single(raw: dict, source: str) -> NetworkList:
-    """A deprecated single-plugin .conf becomes a one-plugin list (libcni ConfListFromConf)."""
+    """A deprecated single-plugin .conf becomes a one-plugin list (libcni ConfListFromConf:
+    only its name and cniVersion reach the list, so its cniVersions is not negotiated)."""
     validate.plugin_type(raw.get("type"))
     wrapped = {"name": raw.get("name"), "cniVersion": raw.get("cniVersion", ""), "plugins": [raw]}
     name = validate.network_name(raw.get("name"))
     data = json.dumps(wrapped, sort_keys=True, separators=(",", ":")).encode()  # as Go marshals
-    return NetworkList(name, negotiate(raw, source), [raw], data, source)
+    return NetworkList(name, negotiate(wrapped, source), [raw], data, source)
 
 
 def negotiate(raw: dict, source: str = "config") -> str:
     """The version to run: the highest supported one of cniVersion and cniVersions."""
-    declared = raw.get("cniVersion") or _version.DEFAULT
+    declared = raw.get("cniVersion")
     versions = raw.get("cniVersions") or []
-    if not isinstance(declared, str):
-        raise InvalidConfig(f"{source}: cniVersion must be a string")
+    if declared is not None and not isinstance(declared, str):
+        raise InvalidConfig(f"{source}: cniVersion must be a string", field="cniVersion")
+    declared = declared or _version.DEFAULT
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-        raise InvalidConfig(f"{source}: cniVersions must be a list of strings")
-    for v in versions:
+        raise InvalidConfig(f"{source}: cniVersions must be a list of strings",
+                            field="cniVersions")
+    for i, v in enumerate(versions):
         try:
             _version.parse(v)
         except DecodingFailure as exc:
-            raise InvalidConfig(f"{source}: invalid cniVersions entry {v!r}", exc.msg) from exc
+            raise InvalidConfig(f"{source}: invalid cniVersions entry {v!r}", exc.msg,
+                                field=f"cniVersions[{i}]") from exc
     candidates = [v for v in [declared, *versions] if v in _version.SUPPORTED]
     if not candidates:
         return declared  # the plugins will refuse it with code 1, naming what they support
@@ -313,7 +322,8 @@ class ResultCache:
             entry["result"] = result
         path = self.path(network.name, attachment)
         self._ensure_dirs()
-        _atomic_write(path, json.dumps(entry, separators=(",", ":")).encode(), 0o600)
+        from cni import files
+        files.replace(path, json.dumps(entry, separators=(",", ":")).encode(), 0o600, tag="")
         return path
 
     def _ensure_dirs(self) -> None:
@@ -381,31 +391,6 @@ def _fill(entry: CacheEntry, raw: dict) -> None:
     entry.config = base64.b64decode(raw.get("config") or "", validate=True)
     result = raw.get("result")
     entry.result = result if isinstance(result, dict) else None
-
-
-def _atomic_write(path: str, data: bytes, mode: int) -> None:
-    """Write `path` so that a reader (or a crash) sees the old file or the new, never half."""
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def cached_prev_result(entry: "CacheEntry | None", cni_version: str) -> "dict | None":
@@ -527,8 +512,7 @@ class Runtime:
                attachment: "Attachment | None" = None,
                network: "NetworkList | None" = None) -> "dict | None":
         """One plugin of the chain; its error carries libcni's `plugin type=...` prefix."""
-        verb = {"ADD": "add", "DEL": "delete", "CHECK": "check", "GC": "gc",
-                "STATUS": "status"}[command]
+        verb = VERBS[command]
         try:
             out = self.exec_plugin(plugin["type"], command, stdin, attachment)
             if command != "ADD":
@@ -541,28 +525,20 @@ class Runtime:
     def exec_plugin(self, plugin_type: str, command: str, stdin: bytes,
                     attachment: "Attachment | None" = None) -> bytes:
         """Exec one plugin found on the path; its stdout, or its error as a CNIError."""
-        from cni import delegate
+        from cni import delegate, process
         found = delegate.find(plugin_type, self.path)
-        import subprocess
-        import sys
-        import time
-        from cni.frozen import child_env
-        env = child_env(dict(self.env), found)
+        env = dict(self.env)
         env.update(_cni_env(command, attachment, self.path))
-        for attempt in range(6):
-            try:
-                proc = subprocess.run([found], input=stdin, env=env, capture_output=True,
-                                      check=False)
-                break
-            except OSError as exc:
-                if exc.errno != 26 or attempt == 5:  # ETXTBSY: being replaced; libcni retries
-                    raise CNIError(f"failed to exec {found}: {exc.strerror}") from exc
-                time.sleep(1)
-        if proc.stderr:  # the plugin's diagnostics are the operator's too
-            (self.stderr or sys.stderr).write(proc.stderr.decode("utf-8", "replace"))
-        if proc.returncode != 0:
-            raise plugin_error(proc.stdout, proc.stderr, proc.returncode)
-        return proc.stdout
+        try:
+            status, stdout, stderr = process.run_plugin(found, stdin, env, capture_stderr=True)
+        except OSError as exc:
+            raise CNIError(f"failed to exec {found}: {exc.strerror}") from exc
+        if stderr:  # the plugin's diagnostics are the operator's too
+            import sys
+            (self.stderr or sys.stderr).write(stderr.decode("utf-8", "replace"))
+        if status != 0:
+            raise plugin_error(stdout, stderr, status)
+        return stdout
 
 
 def _cni_env(command: str, attachment: "Attachment | None", path: "list[str]") -> "dict[str, str]":
@@ -591,16 +567,10 @@ def plugin_error(stdout: bytes, stderr: bytes, status: int) -> CNIError:
         if not text:
             return CNIError(f"netplugin failed with no error message: exit status {status}")
         return CNIError(f"netplugin failed: {text!r}")
-    try:
-        data = json.loads(stdout)
-        code, msg = data.get("code"), data.get("msg")
-        if isinstance(code, int) and not isinstance(code, bool) and isinstance(msg, str):
-            details = data.get("details")
-            return CNIError(msg, details if isinstance(details, str) else "", code=code)
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        pass
-    return CNIError("netplugin failed but error parsing its diagnostic message "
-                    f"{stdout.decode('utf-8', 'replace')[:200]!r}")
+    from cni import process
+    return process.error_json(stdout) or CNIError(
+        "netplugin failed but error parsing its diagnostic message "
+        f"{stdout.decode('utf-8', 'replace')[:200]!r}")
 
 
 # -- cnitool's conventions ------------------------------------------------------

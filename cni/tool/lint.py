@@ -1,12 +1,16 @@
 """`pycni lint`: what is wrong with a network config file, field by field, with a hint.
 
 Where it sits: called by cni/tool/cli.py only. The list-level keys are checked here
-(the rules libcni applies when it loads a file, see cni/tool/libcni.py); each plugin
-object, as the plugin will receive it (name and cniVersion injected), is
-validated with the pydantic models of cni.models: "netconf" for every plugin,
-plus the model its `type` registered ("bridge"), plus its IPAM's ("host-local",
-which also runs host-local's own range parser). Problems make the file fail;
-notes (deprecated forms, a file that shadows this one, loose modes) do not.
+(the rules libcni applies when it loads a file, see cni/tool/libcni.py). Each plugin
+object, as the plugin will receive it (name and cniVersion injected), is checked
+against the config classes the plugin itself parses with: the spec's keys
+(cni.netconf.NetConf), the plugin's own (its module's CONFIG: bridge, host-local)
+and its IPAM's when that is one of ours. First the pydantic models derived from
+those classes (cni/tool/models.py) list every field problem with a hint; when the
+fields are sound, the plugins' own parser runs the rules across fields (ranges,
+overlaps, combinations ADD refuses), so lint and the plugin cannot disagree.
+Problems make the file fail; notes (deprecated forms, a file that shadows this
+one, loose modes) do not.
 """
 
 import json
@@ -16,12 +20,15 @@ import stat
 from cni import validate
 from cni import version as _version
 from cni.errors import CNIError
+from cni.plugins import LEAVES, MODULES
+from cni.schema import lookup
 
 TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pydantic_core import ErrorDetails
+    from cni.schema import Config
+    from cni.tool.models import ErrorDetails
 
 # Hints by pydantic error type; a few fields get their own (FIELD_HINTS).
 TYPE_HINTS = {
@@ -42,7 +49,6 @@ TYPE_HINTS = {
     "string_too_long": "the value is too long",
     "string_too_short": "the value must not be empty",
     "string_pattern_mismatch": "the value does not have the expected form",
-    "value_error": "the plugin's own parser refused this config",
 }
 FIELD_HINTS = {
     "name": "start with a letter or digit, then letters, digits, '_', '.' or '-'",
@@ -110,7 +116,7 @@ def _check_list(raw: dict, single: bool) -> "tuple[list[str], list[str]]":
 def _check_versions(raw: dict, problems: "list[str]", notes: "list[str]") -> str:
     """Check cniVersion/cniVersions; the version a libcni >= 1.2 runtime would run."""
     declared = raw.get("cniVersion")
-    if declared is None:
+    if declared is None or declared == "":
         notes.append("no cniVersion: read as 0.1.0 (results in the oldest format)")
     elif not isinstance(declared, str) or declared not in _version.SUPPORTED:
         problems.append(_line("cniVersion", f"unsupported version {json.dumps(declared)}",
@@ -143,43 +149,58 @@ def _check_plugin(plugin: dict, name: object, cni_version: str,
     if not _check(problems, f"{prefix}type", plugin.get("type"), validate.plugin_type):
         return problems, notes
     conf = dict(plugin, name=name, cniVersion=cni_version)
-    schemas = ["netconf"]
-    known = _registered()
-    kind = plugin["type"]
-    if kind in known:
-        schemas.append(kind)
-    elif kind != "loopback":
-        notes.append(f"{prefix}type {kind!r}: pycni has no schema for it; generic keys checked only")
-    ipam = plugin.get("ipam")
-    ipam_type = ipam.get("type") if isinstance(ipam, dict) else None
-    if ipam_type in known and ipam_type not in schemas:
-        schemas.append(ipam_type)
-    seen: "set[str]" = set()
-    for schema in schemas:
-        for line in _schema_problems(conf, schema, prefix):
-            if line not in seen:
-                seen.add(line)
-                problems.append(line)
+    if plugin["type"] not in MODULES:
+        notes.append(f"{prefix}type {plugin['type']!r}: pycni has no schema for it; generic "
+                     "keys checked only")
+    from cni.tool import models
+    for error in models.errors(conf, *config_classes(conf)):
+        problems.append(_line(_path(prefix, error["loc"]), error["msg"], _hint(error)))
+    if not problems:
+        refusal = plugin_refusal(conf)
+        if refusal is not None:
+            field = refusal.field.rsplit(".", 1)[-1]
+            details = "" if refusal.details.startswith("at ") else refusal.details
+            problems.append(_line(_path(prefix, (refusal.field,) if refusal.field else ()),
+                                  refusal.msg + (f" ({details})" if details else ""),
+                                  FIELD_HINTS.get(field, "")))
     return problems, notes
 
 
-def _registered() -> "set[str]":
-    """The model names registered in cni.models (its first validation imports the
-    plugins' model modules, which register themselves)."""
-    from cni import models
-    models.errors({}, "netconf")
-    return set(models.MODELS)
+def config_classes(conf: dict) -> "list[type[Config]]":
+    """The config classes a plugin object is parsed with when ADD runs: the spec's keys,
+    the plugin's own keys, and its IPAM's when the IPAM is ours and the plugin is not
+    one of ours that never delegates (loopback ignores an ipam section)."""
+    from cni.netconf import NetConf
+    classes: "list[type[Config]]" = [NetConf]
+    # the runtime picks the plugin by its exact `type` (cni/tool/libcni.py); the plugin
+    # reads its ipam's type as it reads every key
+    kind = conf.get("type")
+    kinds = [kind] if kind in LEAVES else [kind, lookup(lookup(conf, "ipam"), "type")]
+    for name in kinds:
+        config = _plugin_config(name)
+        if config is not None and config not in classes:
+            classes.append(config)
+    return classes
 
 
-def _schema_problems(conf: dict, schema: str, prefix: str) -> "list[str]":
-    from pydantic import ValidationError
+def _plugin_config(kind: object) -> "type[Config] | None":
+    if not isinstance(kind, str) or kind not in MODULES:
+        return None
+    import importlib
+    config: "type[Config] | None" = importlib.import_module(MODULES[kind]).CONFIG
+    return config
 
-    from cni import models
+
+def plugin_refusal(conf: dict) -> "CNIError | None":
+    """What the plugins' own parser says about `conf` for ADD (None: they accept it)."""
+    from cni.netconf import NetConf
     try:
-        models.MODELS[schema].model_validate(conf)
-    except ValidationError as exc:
-        return [_line(_path(prefix, e["loc"]), e["msg"], _hint(e)) for e in exc.errors()]
-    return []
+        net = NetConf.parse(conf)
+        for config in config_classes(conf)[1:]:
+            config.parse(conf, "ADD", net=net)
+    except CNIError as exc:
+        return exc
+    return None
 
 
 def _path(prefix: str, loc: tuple) -> str:

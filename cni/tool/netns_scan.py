@@ -15,8 +15,8 @@ every process (/proc/<pid>/ns/net). Each is visited once (by inode).
 
 import os
 
-from cni.host import netns as _netns
 from cni.errors import CNIError, NetnsNotFound, NotANetns
+from cni.host import netns as _netns
 
 RUN_NETNS = "/run/netns"
 

@@ -1,20 +1,23 @@
-"""The bridge config parser, in-process (reference B19, B20, B11 and loadNetConf), and its
-agreement with the pydantic schema that explains failures and backs `pycni lint`."""
+"""The bridge config (BridgeConf), in-process: reference B19, B20, B11 and loadNetConf.
+
+Its agreement with `pycni lint` is tests/unit/test_schema_agreement.py's."""
 
 import json
 
 import pytest
 
-from cni import models, netconf
-from cni.errors import InvalidConfig, InvalidEnvironment
-from cni.plugins import bridge_models  # noqa: F401  (registers MODELS["bridge"])
+from cni import netconf
+from cni.errors import IncompatibleVersion, InvalidConfig, InvalidEnvironment
+from cni.plugins import bridge
 from cni.plugins.bridge import BridgeConf
+from cni.request import Request
 
 
-def parse(env_args: "dict | None" = None, **fields: object) -> BridgeConf:
+def parse(env_args: "dict | None" = None, command: str = "ADD", **fields: object) -> BridgeConf:
     raw = {"cniVersion": "1.0.0", "name": "n", "type": "bridge"}
     raw.update(fields)
-    return BridgeConf(netconf.parse(json.dumps(raw).encode()), env_args or {})
+    req = Request(command, args=env_args or {}, conf=netconf.parse(json.dumps(raw).encode()))
+    return bridge.load(req)
 
 
 def test_defaults():
@@ -88,25 +91,35 @@ def test_ipam_type_decides_layer3():
     assert not parse(ipam={}).layer3
 
 
-VALID = [{}, {"bridge": "br0", "mtu": 1400}, {"vlan": 4094}, {"vlanTrunk": [{"id": 5}]},
-         {"ipMasqBackend": "nftables", "ipMasq": True}, {"runtimeConfig": {"mac": "02:00:00:00:00:01"}},
-         {"args": {"cni": {"mac": "02:00:00:00:00:01"}}}, {"preserveDefaultVlan": True}]
-INVALID = [{"vlan": 4095}, {"vlan": "1"}, {"mtu": -1}, {"portIsolation": "true"},
-           {"ipMasqBackend": "pf"}, {"vlanTrunk": [{"minID": 5}]}, {"vlanTrunk": [{"id": 0}]},
-           {"bridge": "a/b"}, {"bridge": "x" * 16}, {"runtimeConfig": {"mac": "bad"}},
-           {"enabledad": 1}, {"vlanTrunk": [{"minID": 9, "maxID": 3}]}]
-
-
-@pytest.mark.parametrize("fields", VALID)
-def test_parser_and_schema_accept_the_same(fields):
-    raw = {"cniVersion": "1.0.0", "name": "n", "type": "bridge", **fields}
-    parse(**fields)
-    assert models.errors(raw, "bridge") == []
-
-
-@pytest.mark.parametrize("fields", INVALID)
-def test_parser_and_schema_refuse_the_same(fields):
-    raw = {"cniVersion": "1.0.0", "name": "n", "type": "bridge", **fields}
-    with pytest.raises(InvalidConfig):
+@pytest.mark.parametrize("fields, msg, field", [
+    ({"hairpinMode": True, "promiscMode": True},
+     "cannot set hairpin mode and promiscuous mode at the same time", "promiscMode"),
+    ({"disableContainerInterface": True, "ipam": {"type": "host-local"}},
+     "cannot use IPAM when DisableContainerInterface flag is set", "disableContainerInterface"),
+])
+def test_combinations_the_reference_refuses_on_add_only(fields, msg, field):
+    with pytest.raises(InvalidConfig) as exc:
         parse(**fields)
-    assert models.errors(raw, "bridge") != []
+    assert (exc.value.msg, exc.value.field) == (msg, field)
+    parse(command="DEL", **fields)  # DEL must clean up whatever the config says
+
+
+def test_a_layer2_result_needs_0_3_0_or_later():
+    with pytest.raises(IncompatibleVersion):
+        parse(cniVersion="0.2.0")
+    assert not parse(cniVersion="0.2.0", command="DEL").layer3
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"vlan": 4095}, "vlan"), ({"vlan": "1"}, "vlan"), ({"mtu": -1}, "mtu"),
+    ({"portIsolation": "true"}, "portIsolation"), ({"ipMasqBackend": "pf"}, "ipMasqBackend"),
+    ({"vlanTrunk": [{"minID": 5}]}, "vlanTrunk[0].maxID"), ({"vlanTrunk": [{"id": 0}]}, "vlanTrunk[0].id"),
+    ({"bridge": "a/b"}, "bridge"), ({"bridge": "x" * 16}, "bridge"),
+    ({"runtimeConfig": {"mac": "bad"}}, "runtimeConfig.mac"), ({"enabledad": 1}, "enabledad"),
+    ({"vlanTrunk": [{"minID": 9, "maxID": 3}]}, "vlanTrunk[0].minID"),
+    ({"ipam": {"type": "../x"}}, "ipam.type"), ({"Mtu": "1500"}, "mtu"),
+])
+def test_each_refusal_names_its_field(fields, field):
+    with pytest.raises(InvalidConfig) as exc:
+        parse(**fields)
+    assert exc.value.field == field

@@ -89,14 +89,14 @@ def test_invalid_config_is_7_before_any_change(node, fields, msg):
     assert node.link(BRIDGE) is None and node.reservations() == []
 
 
-def test_invalid_config_details_come_from_the_schema(node):
+def test_invalid_config_details_name_the_field_and_its_type(node):
     out = node.run("ADD", conf(node.data_dir, portIsolation="true"), node.container())
     assert "portIsolation" in out.json["details"] and "boolean" in out.json["details"]
 
 
 def test_invalid_mac_is_rejected_with_the_source_named(node):
     out = node.run("ADD", l2_conf(runtimeConfig={"mac": "not-a-mac"}), node.container())
-    assert out.code == 7 and "runtimeConfig.mac" in out.json["msg"]
+    assert out.code == 7 and "runtimeConfig.mac" in out.json["details"]
     out = node.run("ADD", l2_conf(), node.container(), args="MAC=zz")
     assert out.code == 4 and "CNI_ARGS MAC" in out.json["msg"]
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cni import models, netconf
+from cni import netconf
 from cni.errors import CNIError, InvalidConfig, InvalidEnvironment
 from cni.request import Request, parse_args
 from ipam import config
@@ -150,7 +150,7 @@ def test_a_bad_range_names_its_field():
 def test_shape_errors_name_the_field(ipam, field):
     exc = refusal(net(ipam))
     assert exc.code == 7
-    assert field in str(exc)
+    assert field in str(exc) and exc.field.endswith(field)
 
 
 def test_unparseable_subnet_uses_the_go_decoding_message():
@@ -192,15 +192,17 @@ def test_bad_cni_args_ip_is_an_environment_error():
     assert exc.code == 4
 
 
-@pytest.mark.parametrize("top, field", [
-    ({"args": {"cni": {"ips": ["10.1.2.x"]}}}, "args.cni.ips[0]"),
-    ({"args": {"cni": {"ips": "10.1.2.3"}}}, "args.cni.ips"),
-    ({"runtimeConfig": {"ips": ["10.1.2.3", 4]}}, "runtimeConfig.ips[1]"),
-    ({"runtimeConfig": {"ips": ["10.1.2.3/99"]}}, "runtimeConfig.ips[0]"),
+@pytest.mark.parametrize("top, field, msg", [
+    ({"args": {"cni": {"ips": ["10.1.2.x"]}}}, "args.cni.ips", "invalid IP address '10.1.2.x'"),
+    ({"args": {"cni": {"ips": "10.1.2.3"}}}, "args.cni.ips", "invalid field args.cni.ips"),
+    ({"runtimeConfig": {"ips": ["10.1.2.3", 4]}}, "runtimeConfig.ips[1]",
+     "invalid field runtimeConfig.ips[1]"),
+    ({"runtimeConfig": {"ips": ["10.1.2.3/99"]}}, "runtimeConfig.ips",
+     "invalid IP address '10.1.2.3/99'"),
 ])
-def test_bad_requested_addresses_in_the_config_name_the_field(top, field):
+def test_bad_requested_addresses_in_the_config_name_the_field(top, field, msg):
     exc = refusal(net({"ranges": [[R10]]}, **top))
-    assert exc.msg == f"invalid field {field}"
+    assert (exc.msg, exc.field) == (msg, field)
 
 
 def test_ipv4_mapped_requests_read_as_ipv4():
@@ -268,34 +270,3 @@ def test_resolv_conf_file_and_its_errors(tmp_path):
     assert config.read_resolv_conf(str(path)).nameservers == ["192.0.2.3"]
     with pytest.raises(InvalidConfig, match="cannot read ipam.resolvConf .*No such file"):
         config.read_resolv_conf(str(tmp_path / "missing"))
-
-
-# -- the lint schema agrees with the plugin ------------------------------------------------------------
-
-AGREE = [
-    net(R10), net({"ranges": [[R10], [R11]]}), net({**R10, "ranges": [[R11]]}),
-    net({"subnet": "10.1.2.5/24"}), net({}), net({"ranges": [[{"subnet": 5}]]}),
-    net({"subnet": "10.1.2.0/24", "lockTimeout": 3}), net({"subnet": "10.1.2.0/24", "lockTimeout": True}),
-    net({"subnet": "10.1.2.0/24", "dataDir": "rel"}), net({"subnet": "10.1.2.0/24", "routes": [{"dst": 1}]}),
-    net({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.2.0/25"}]]}),
-    net({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "11.1.2.0/24"}]]}, "0.2.0"),
-    net({}, runtimeConfig={"ipRanges": [[{"subnet": "10.1.2.0/24"}]]}),
-    net({"subnet": "10.1.2.0/24"}, args={"cni": {"ips": ["bad"]}}),
-    {k: v for k, v in net({}).items() if k != "ipam"},
-]
-
-
-@pytest.mark.parametrize("conf", AGREE)
-def test_lint_schema_and_plugin_agree(conf):
-    try:
-        load(conf)
-        plugin_ok = True
-    except CNIError:
-        plugin_ok = False
-    schema_errors = models.errors(conf, "host-local")
-    assert plugin_ok == (schema_errors == []), schema_errors
-
-
-def test_lint_schema_names_the_field_of_a_shape_error():
-    errors = models.errors(net({"ranges": [[{"subnet": 5}]]}), "host-local")
-    assert errors == ["ipam.ranges.0.0.subnet: Input should be a valid string"]

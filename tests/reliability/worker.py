@@ -48,6 +48,8 @@ def _links(prefix: "list[str]") -> "dict[str, str]":
 
 def _nft() -> "list[str]":
     out = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:  # unknown state: it must not compare equal to any listing
+        return [f"<error> {out.stderr.strip()}"]
     rules = []
     for item in json.loads(out.stdout or '{"nftables": []}').get("nftables", []):
         for kind in ("table", "chain", "rule", "set"):
@@ -89,7 +91,7 @@ def run_once(plugin: str, env: dict, stdin: bytes) -> dict:
     try:
         for fd, f in captures.items():
             os.dup2(f.fileno(), fd)
-        rc = skel.run(main.PLUGINS[plugin], env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
+        rc = skel.run(main.MODULES[plugin], env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
     except BaseException:  # noqa: BLE001 - skel.run must never raise: report whatever it is
         exception = traceback.format_exc()
     finally:

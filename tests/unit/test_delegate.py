@@ -45,7 +45,7 @@ def request(path: list, command: str = "ADD", stdin: bytes = STDIN) -> Request:
            "CNI_ARGS": "IgnoreUnknown=1", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "PYCNI_MARK": "inherited"}
     return Request(command, "ctr-1", "/run/netns/x", "eth0", {"IgnoreUnknown": "1"},
-                   [str(p) for p in path], stdin, env, NetConf(json.loads(stdin)))
+                   [str(p) for p in path], stdin, env, NetConf.parse(json.loads(stdin)))
 
 
 def test_first_match_in_cni_path_order_wins(tmp_path):
@@ -129,7 +129,7 @@ def test_reference_style_999_error_is_kept(tmp_path):
 
 
 @pytest.mark.parametrize("stdout", ["", "garbage", "[1, 2]", '{"code": "104", "msg": "x"}',
-                                    '{"msg": "no code"}'])
+                                    '{"msg": "no code"}', '{"code": true, "msg": "x"}'])
 def test_failure_without_a_cni_error_is_code_111(tmp_path, stdout):
     script(tmp_path, "fake-ipam", f"printf '%s' '{stdout}'; echo 'on stderr' >&2; exit 3")
     with pytest.raises(CNIError) as err:
@@ -163,6 +163,9 @@ def test_delegate_stderr_is_passed_through(tmp_path, capfd):
     assert "ipam diagnostics" in err and out == ""
 
 
+LOCAL = {"fake-ipam": "pycni_fake_ipam"}  # what a plugin passes as in_process (cni.plugins.LEAVES)
+
+
 @pytest.fixture
 def fake_module(monkeypatch):
     """An in-process plugin registered under the type 'fake-ipam'."""
@@ -175,14 +178,13 @@ def fake_module(monkeypatch):
     module.gc = lambda req: calls.append(("gc", req))
     module.status = lambda req: calls.append(("status", req))
     monkeypatch.setitem(sys.modules, "pycni_fake_ipam", module)
-    monkeypatch.setitem(delegate.IN_PROCESS, "fake-ipam", "pycni_fake_ipam")
     return calls
 
 
 def test_our_own_plugin_runs_in_process(tmp_path, fake_module):
     path = script(tmp_path, "fake-ipam", "exit 1", marker="fake-ipam")
     req = request([tmp_path])
-    result = delegate.call("ADD", "fake-ipam", req)
+    result = delegate.call("ADD", "fake-ipam", req, in_process=LOCAL)
     assert result.ips == [IPConfig("10.1.0.9/16")]
     assert not os.path.exists(f"{path}.env"), "the file was executed"
     (verb, seen), = fake_module
@@ -194,7 +196,7 @@ def test_our_own_plugin_runs_in_process(tmp_path, fake_module):
                                            ("STATUS", "status")])
 def test_in_process_verbs_see_their_own_command(tmp_path, fake_module, command, verb):
     script(tmp_path, "fake-ipam", "exit 1", marker="fake-ipam")
-    assert delegate.call(command, "fake-ipam", request([tmp_path], "ADD")) is None
+    assert delegate.call(command, "fake-ipam", request([tmp_path], "ADD"), in_process=LOCAL) is None
     (called, seen), = fake_module
     assert called == verb and seen.command == command and seen.env["CNI_COMMAND"] == command
 
@@ -207,19 +209,19 @@ def test_in_process_errors_keep_their_code(tmp_path, fake_module, monkeypatch):
 
     monkeypatch.setattr(sys.modules["pycni_fake_ipam"], "add", exhausted)
     script(tmp_path, "fake-ipam", "exit 1", marker="fake-ipam")
-    assert code_of(delegate.call, "ADD", "fake-ipam", request([tmp_path])) == 104
+    assert code_of(delegate.call, "ADD", "fake-ipam", request([tmp_path]), in_process=LOCAL) == 104
 
 
 def test_file_without_the_marker_is_executed(tmp_path, fake_module):
     path = script(tmp_path, "fake-ipam", printing(RESULT))
-    result = delegate.call("ADD", "fake-ipam", request([tmp_path]))
+    result = delegate.call("ADD", "fake-ipam", request([tmp_path]), in_process=LOCAL)
     assert result.ips == [IPConfig("10.1.0.5/16", "10.1.0.1")]
     assert os.path.exists(f"{path}.env") and fake_module == []
 
 
 def test_marker_for_another_type_is_executed(tmp_path, fake_module):
     path = script(tmp_path, "fake-ipam", printing(RESULT), marker="host-local")
-    delegate.call("ADD", "fake-ipam", request([tmp_path]))
+    delegate.call("ADD", "fake-ipam", request([tmp_path]), in_process=LOCAL)
     assert os.path.exists(f"{path}.env") and fake_module == []
 
 
@@ -250,5 +252,5 @@ def test_in_process_plugin_without_the_verb_is_success(tmp_path, fake_module, mo
     """As exec'd through the skel, a verb the plugin does not define succeeds."""
     monkeypatch.delattr(sys.modules["pycni_fake_ipam"], command.lower())
     script(tmp_path, "fake-ipam", "exit 1", marker="fake-ipam")
-    assert delegate.call(command, "fake-ipam", request([tmp_path])) is None
+    assert delegate.call(command, "fake-ipam", request([tmp_path]), in_process=LOCAL) is None
     assert fake_module == []

@@ -21,12 +21,12 @@ def test_every_plugin_has_an_executable_naming_its_entry(name):
     text = (ROOT / "bin" / name).read_text()
     assert f"# pycni-plugin: {name}\n" in text
     assert f'run("{name}")' in text
-    assert main.PLUGINS[name] == "cni.plugins." + name.replace("-", "_")
+    assert main.MODULES[name] == "cni.plugins." + name.replace("-", "_")
 
 
 def test_loopback_module_exists_with_every_verb():
-    assert importlib.util.find_spec(main.PLUGINS["loopback"]) is not None
-    module = __import__(main.PLUGINS["loopback"], fromlist=["NAME"])
+    assert importlib.util.find_spec(main.MODULES["loopback"]) is not None
+    module = __import__(main.MODULES["loopback"], fromlist=["NAME"])
     assert module.NAME == "loopback"
     assert all(callable(getattr(module, verb)) for verb in skel.VERBS.values())
 

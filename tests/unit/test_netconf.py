@@ -25,8 +25,9 @@ def error_of(data) -> CNIError:
 def test_minimal_config():
     conf = parse(BASE)
     assert (conf.cni_version, conf.name, conf.type) == ("1.1.0", "mynet", "bridge")
-    assert (conf.args, conf.ipam, conf.runtime_config, conf.capabilities) == ({}, {}, {}, {})
-    assert conf.ip_masq is False and not conf.dns and conf.prev_result() is None
+    assert (conf.args, conf.runtime_config, conf.capabilities) == ({}, {}, {})
+    assert conf.ipam.type == "" and conf.ip_masq is False and not conf.dns.to_dns()
+    assert conf.prev_result() is None and conf.valid_attachments() is None
 
 
 @pytest.mark.parametrize("value", [None, ""])
@@ -91,16 +92,39 @@ def test_bad_dns_is_code_7_naming_the_field(dns):
     assert err.code == 7 and "dns" in err.msg
 
 
-def test_code_7_details_come_from_the_schema():
-    """The failed config is explained by the pydantic model, field path included."""
+def test_code_7_names_the_field_and_what_it_must_be():
     err = error_of({**BASE, "ipMasq": "yes"})
-    assert "ipMasq" in err.details
+    assert (err.msg, err.details, err.field) == (
+        "invalid field ipMasq", 'ipMasq must be a boolean, got "yes"', "ipMasq")
 
 
 @pytest.mark.parametrize("key", ["type", "ipMasq", "ipam", "args", "runtimeConfig", "dns",
                                  "capabilities", "prevResult", "logFile", "logLevel", "cniVersions"])
 def test_null_is_the_same_as_absent(key):
-    parse({**BASE, key: None})
+    with_null = parse({**BASE, key: None})
+    absent = parse({k: v for k, v in BASE.items() if k != key})
+    for f in netconf.NetConf.FIELDS:
+        assert values(getattr(with_null, f.attr)) == values(getattr(absent, f.attr)), f.key
+
+
+def values(value: object) -> object:
+    """A parsed value as plain data (nested config objects by their attributes)."""
+    if hasattr(value, "FIELDS"):
+        return {f.attr: values(getattr(value, f.attr)) for f in value.FIELDS}
+    return value
+
+
+def test_keys_match_case_insensitively_as_go_decodes_them():
+    conf = parse({"CNIVERSION": "0.4.0", "Name": "mynet", "IPMasq": True,
+                  "IPAM": {"TYPE": "host-local"}, "DNS": {"NameServers": ["10.0.0.1"]}})
+    assert (conf.cni_version, conf.name, conf.ip_masq, conf.ipam.type) == (
+        "0.4.0", "mynet", True, "host-local")
+    assert conf.dns.nameservers == ["10.0.0.1"]
+
+
+def test_calico_spellings_of_the_log_keys():
+    conf = parse({**BASE, "log_file_path": "/var/log/x.log", "log_level": "debug"})
+    assert (conf.log_file, conf.log_level) == ("/var/log/x.log", "debug")
 
 
 def test_unknown_keys_are_kept_in_raw():
@@ -117,37 +141,11 @@ def test_every_protocol_key_is_read():
             "runtimeConfig": {"ips": ["10.1.0.5/16"]}, "logFile": "/tmp/x.log", "logLevel": "debug"}
     conf = parse(data)
     assert conf.cni_versions == ["1.0.0", "1.1.0"] and conf.ip_masq is True
-    assert conf.ipam == data["ipam"] and conf.dns.domain == "d"
-    assert conf.cni_arg("ips") == ["10.1.0.5"] and conf.runtime("ips") == ["10.1.0.5/16"]
+    assert conf.ipam.type == "host-local" and conf.ipam.raw == data["ipam"]
+    assert conf.dns.to_dns().to_dict() == data["dns"]
+    assert conf.args == data["args"] and conf.runtime_config == data["runtimeConfig"]
     assert conf.capabilities == {"ips": True}
     assert (conf.log_file, conf.log_level) == ("/tmp/x.log", "debug")
-
-
-def test_runtime_config_keys_match_case_insensitively():
-    """containerd's go-cni sends capitalised keys (no JSON tags on its structs)."""
-    conf = parse({**BASE, "runtimeConfig": {
-        "PortMappings": [{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}],
-        "Bandwidth": {"IngressRate": 100},
-        "ips": ["10.1.0.5/16"]}})
-    mappings = conf.runtime("portMappings")
-    assert isinstance(mappings, list) and len(mappings) == 1
-    entry = mappings[0]
-    assert [netconf.ci_get(entry, k) for k in ("hostPort", "containerPort", "protocol", "hostIP")] == [
-        8080, 80, "tcp", ""]
-    assert netconf.ci_get(conf.runtime("bandwidth"), "ingressRate") == 100
-    assert conf.runtime("IPS") == ["10.1.0.5/16"]
-    assert conf.runtime("mac") is None and conf.runtime("mac", "x") == "x"
-
-
-def test_exact_key_wins_over_a_case_variant():
-    assert netconf.ci_get({"Mac": "a", "mac": "b"}, "mac") == "b"
-    assert netconf.ci_get({"MAC": "a"}, "mac") == "a"
-    assert netconf.ci_get(["mac"], "mac", 5) == 5
-
-
-def test_cni_args_from_config_match_case_insensitively():
-    conf = parse({**BASE, "args": {"CNI": {"IPs": ["10.1.0.5"]}}})
-    assert conf.cni_arg("ips") == ["10.1.0.5"]
 
 
 PREV = {
@@ -199,19 +197,24 @@ def test_invalid_prev_result_is_code_6_when_read():
     assert err.value.code == 6
 
 
-@pytest.mark.parametrize("kind, value, ok", [
-    (int, 5, True), (int, True, False), (int, "5", False), (bool, False, True), (bool, 0, False),
-    (float, 1, True), (float, 1.5, True), (float, True, False), (str, "", True), (list, {}, False),
+# -- GC's list of attachments still in use ------------------------------------------
+
+def test_valid_attachments_absent_null_and_listed():
+    assert parse(BASE).valid_attachments() is None
+    assert parse({**BASE, "cni.dev/valid-attachments": None}).valid_attachments() == []
+    listed = {**BASE, "cni.dev/attachments": [{"containerID": "c1", "ifname": "eth0"},
+                                              {"ContainerID": "c2", "IfName": "net1"}]}
+    assert parse(listed).valid_attachments() == [("c1", "eth0"), ("c2", "net1")]
+
+
+@pytest.mark.parametrize("value, field", [
+    ("x", "cni.dev/valid-attachments"), (["x"], "cni.dev/valid-attachments[0]"),
+    ([{"ifname": "eth0"}], "cni.dev/valid-attachments[0].containerID"),
+    ([{"containerID": "../x", "ifname": "eth0"}], "cni.dev/valid-attachments[0].containerID"),
+    ([{"containerID": "c1", "ifname": "a/b"}], "cni.dev/valid-attachments[0].ifname"),
 ])
-def test_typed_getter(kind, value, ok):
-    if ok:
-        assert netconf.get({"k": value}, "k", kind, None) == value
-    else:
-        with pytest.raises(CNIError) as err:
-            netconf.get({"k": value}, "k", kind, None, "ipam.")
-        assert err.value.code == 7 and err.value.msg == "invalid field ipam.k"
-
-
-def test_typed_getter_default_for_absent_and_null():
-    assert netconf.get({}, "k", int, 7) == 7
-    assert netconf.get({"k": None}, "k", int, 7) == 7
+def test_a_bad_valid_attachments_list_is_code_7_naming_the_entry(value, field):
+    conf = parse({**BASE, "cni.dev/valid-attachments": value})
+    with pytest.raises(CNIError) as err:
+        conf.valid_attachments()
+    assert (err.value.code, err.value.field) == (7, field)
