@@ -53,11 +53,17 @@ def data_dir(tmp_path) -> Path:
     return d
 
 
+def _read(*cmd: str) -> str:
+    """A state reader's stdout; a failing `ip` fails the session (it would read as "nothing")."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}"
+    return proc.stdout
+
+
 def _host_snapshot() -> dict:
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    links = _read("ip", "-o", "link", "show")
     names = sorted(l.split(": ")[1].split("@")[0] for l in links.splitlines() if ": " in l)
-    netns = sorted(subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                  text=True).stdout.split("\n"))
+    netns = sorted(_read("ip", "netns", "list").split("\n"))
     # Paths with their mtimes: a write into an entry that already existed counts too.
     state = Path("/var/lib/cni")
     cni = sorted(f"{p} @{p.lstat().st_mtime_ns}" for p in [state, *state.rglob("*")]

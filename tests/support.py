@@ -14,6 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("PYCNI_BIN") or Path(sys.executable).parent)
 GO_BIN = Path("/usr/lib/cni")
+# The Go reference plugins' exact outputs (Debian 1.1.1), the golden files of several
+# suites; CASES.md there says how each was produced. Inside the checkout: no test reads
+# a path outside it.
+REFERENCE_OUTPUTS = ROOT / "tests" / "data" / "reference-outputs"
 PREFIX = "pycni-t-"
 
 
@@ -118,11 +122,36 @@ def run_plugin(plugin: str, command: str, conf: "dict | str | bytes | None" = No
         proc.stderr.decode(errors="replace")))
 
 
-def code_of(fn, *args) -> "int | None":
-    """The CNI code `fn(*args)` raises, or None when it returns."""
+def code_of(fn, *args, **kwargs) -> "int | None":
+    """The CNI code `fn(*args, **kwargs)` raises, or None when it returns."""
     from cni.errors import CNIError
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except CNIError as exc:
         return exc.code
     return None
+
+
+# -- reading host state: a reader whose tool fails fails the test -------------------
+
+NFT_ABSENT = "Error: No such file or directory"
+
+
+class StateReadError(AssertionError):
+    """A command reading netfilter or link state failed: the state is unknown."""
+
+
+def read_state(ns: Netns, *cmd: str, absent: "str | None" = None) -> "str | None":
+    """stdout of `cmd` run in `ns`; raises StateReadError when it fails.
+
+    `absent`: the tool's own answer (first line of stderr) for an object that does
+    not exist, e.g. NFT_ABSENT for nft's table or chain: then None ("nothing
+    there"). Any other failure is an error.
+    """
+    proc = ns.sh(*cmd, check=False)
+    if proc.returncode == 0:
+        return proc.stdout
+    if absent is not None and proc.stderr.split("\n", 1)[0] == absent:
+        return None
+    raise StateReadError(f"state reader failed in {ns.name} (exit {proc.returncode}): "
+                         f"{' '.join(cmd)}: {proc.stderr.strip()[:2000]}")

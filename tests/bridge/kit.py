@@ -3,7 +3,9 @@
 A `Node` is one test's host: a namespace made by the test (the plugin runs
 inside it, so the bridge, veths, sysctls and NAT rules all land there), a
 dataDir for IPAM state, and a factory of container namespaces. Readers return
-plain data (link dicts from `ip -j`, rule lines, file names) for assertions.
+plain data (link dicts from `ip -j`, rule lines, file names) for assertions; a
+reader whose tool fails fails the test (support.read_state), so a
+missing or broken iptables-save or nft never reads as "no rules".
 
 IPAM: `OURS` finds our host-local first on CNI_PATH (run in-process), `GO` the
 reference host-local (exec'd); configs default to ours.
@@ -11,13 +13,12 @@ reference host-local (exec'd); configs default to ours.
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from support import BIN, GO_BIN, Netns, Outcome, run_plugin
+from support import BIN, GO_BIN, NFT_ABSENT, Netns, Outcome, read_state, run_plugin
 
 OURS = [BIN]
 GO = [GO_BIN]
@@ -112,7 +113,10 @@ class Node:
         return (where or self.host).links()
 
     def link(self, name: str, where: "Netns | None" = None) -> "dict | None":
-        return (where or self.host).link(name)
+        """The link's `ip -j -d` dict, None when ip says it does not exist."""
+        out = read_state(where or self.host, "ip", "-j", "-d", "link", "show", "dev", name,
+                         absent=f'Device "{name}" does not exist.')
+        return None if out is None else json.loads(out)[0]
 
     def delete_netns(self, ctr: Netns, timeout: float = 10.0) -> None:
         """Delete a container netns as a runtime does, then wait for the kernel to finish
@@ -138,18 +142,18 @@ class Node:
     def nat(self, family: int = 4) -> "list[str]":
         """Rule and chain lines of the nat table (iptables-save, comments dropped)."""
         tool = "iptables-save" if family == 4 else "ip6tables-save"
-        out = self.host.sh(tool, "-t", "nat").stdout
+        out = read_state(self.host, tool, "-t", "nat")
         return [l for l in out.splitlines() if l.startswith(("-A", ":CNI-"))]
 
     def nft(self, *what: str) -> str:
-        out = self.host.sh("nft", *(what or ("list", "ruleset")), check=False)
-        return out.stdout
+        """nft's listing; "" when the listed table or chain does not exist."""
+        out = read_state(self.host, "nft", *(what or ("list", "ruleset")), absent=NFT_ABSENT)
+        return out or ""
 
     def nft_json(self, *what: str) -> "list[dict]":
-        out = self.host.sh("nft", "-j", *what, check=False)
-        if out.returncode != 0:
-            return []
-        return json.loads(out.stdout)["nftables"]
+        """nft -j's items; [] when the listed table or chain does not exist."""
+        out = read_state(self.host, "nft", "-j", *what, absent=NFT_ABSENT)
+        return [] if out is None else json.loads(out)["nftables"]
 
     def masq_rules(self) -> "list[dict]":
         """Rules in inet cni_plugins_masquerade masq_checks."""
@@ -194,7 +198,3 @@ def shape(value: object) -> object:
     if isinstance(value, list):
         return [shape(v) for v in value]
     return type(value).__name__
-
-
-def sh_ok(*cmd: str) -> bool:
-    return subprocess.run(cmd, capture_output=True).returncode == 0

@@ -7,7 +7,9 @@ dataDir, a bridge name and subnets of its own. `Bench.state()` captures what a
 plugin can leave behind on that node (host links, NAT rules of both backends,
 the store's files) and `leaks(baseline, now)` names every difference that is
 not allowed (a bridge and the store's cursor/lock files may stay; a veth, a
-reservation, a temp file or a NAT rule may not).
+reservation, a temp file or a NAT rule may not). Every reader of kernel state
+goes through `read_state`, which fails the test when the tool fails: a missing
+or broken iptables-save must not read as "no rules" and pass a leak check.
 
 Scale: `scaled(ci, long)` picks the CI count, or the long one when
 PYCNI_LONG=1.
@@ -23,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from support import BIN, ROOT, Netns, run_plugin, sh
+from support import BIN, ROOT, Netns, read_state, run_plugin, sh
 
 LONG = os.environ.get("PYCNI_LONG", "") == "1"
 PLUGIN_SOURCES = ("cni", "ipam")
@@ -168,10 +170,13 @@ def plugin_env(command: str, container: "Netns | str | None", container_id: str,
 # -- what a node holds ---------------------------------------------------------------
 
 
+# nft's whole answer (first stderr line) when the listed table or chain does not exist.
+# `ip netns exec` says "exec of "nft" failed: No such file or directory" for a missing
+# tool, so only nft's own "Error: " form counts.
 def links_of(ns: Netns) -> "list[dict]":
     """`ip -j -d link` of a namespace, read leniently: ip prints control characters in
     interface names raw (the kernel allows them), which strict JSON refuses."""
-    return json.loads(ns.sh("ip", "-j", "-d", "link", "show").stdout, strict=False)
+    return json.loads(read_state(ns, "ip", "-j", "-d", "link", "show"), strict=False)
 
 
 def link_names(ns: Netns) -> "list[str]":
@@ -192,17 +197,18 @@ def nat_rules(host: Netns) -> "list[str]":
 
     iptables-save gives `-A`/chain lines of the nat tables (v4 and v6); the nft
     ruleset gives each rule as table/chain/expression with handles and
-    counters removed, so the same rule compares equal across listings.
+    counters removed, so the same rule compares equal across listings. A tool that
+    fails raises StateReadError (the rules are unknown, not absent).
     """
     rules = []
     for tool in ("iptables-save", "ip6tables-save"):
-        out = host.sh(tool, "-t", "nat", check=False).stdout
+        out = read_state(host, tool, "-t", "nat")
         for line in out.splitlines():
             if line.startswith("-A ") or (line.startswith(":") and not re.match(
                     r":(PREROUTING|INPUT|OUTPUT|POSTROUTING) ", line)):
                 rules.append(f"{tool}: {line.split(' [')[0] if line.startswith(':') else line}")
-    out = host.sh("nft", "-j", "list", "ruleset", check=False).stdout
-    for item in json.loads(out or '{"nftables": []}').get("nftables", []):
+    out = read_state(host, "nft", "-j", "list", "ruleset")
+    for item in json.loads(out)["nftables"]:
         if "rule" in item:
             rule = item["rule"]
             exprs = [e for e in rule.get("expr", []) if "counter" not in e]

@@ -30,7 +30,7 @@ import json
 import random
 import threading
 
-from support import Netns, sh, unique
+from support import Netns, read_state, sh, unique
 
 from reliability import harness
 from reliability.harness import Bench, leaks
@@ -280,11 +280,11 @@ def masq_sources(host: Netns) -> "set[str]":
     """Addresses that have a masquerade rule: iptables POSTROUTING -s, nftables saddr."""
     sources = set()
     for tool in ("iptables-save", "ip6tables-save"):
-        for line in host.sh(tool, "-t", "nat", check=False).stdout.splitlines():
+        for line in read_state(host, tool, "-t", "nat").splitlines():
             words = line.split()
             if words[:2] == ["-A", "POSTROUTING"] and "-s" in words:
                 sources.add(str(ipaddress.ip_interface(words[words.index("-s") + 1]).ip))
-    ruleset = json.loads(host.sh("nft", "-j", "list", "ruleset", check=False).stdout or "{}")
+    ruleset = json.loads(read_state(host, "nft", "-j", "list", "ruleset") or "{}")
     for item in ruleset.get("nftables", []):
         rule = item.get("rule")
         if not rule or rule.get("table") != "cni_plugins_masquerade":
@@ -358,5 +358,5 @@ def _work(soak: Soak, worker: int, round_: int, count: int) -> None:
     try:
         for _ in range(count):
             soak.step(rng, soak.slots[worker])
-    except Exception as exc:  # noqa: BLE001 - a harness error must fail the test, not vanish with the thread
+    except Exception as exc:
         soak.fail(f"worker {worker}: {exc.__class__.__name__}: {exc}")

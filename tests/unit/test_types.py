@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import REFERENCE_OUTPUTS as REFERENCE
 
 from cni.errors import CNIError
 from cni.types import DNS, Interface, IPConfig, Result, Route
@@ -18,7 +19,7 @@ from cni.types import DNS, Interface, IPConfig, Result, Route
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LEGACY = ("0.1.0", "0.2.0")
 WITH_IP_VERSION = ("0.3.0", "0.3.1", "0.4.0")
-REFERENCE = Path("/work/shared/docs/reference-outputs")
+REFERENCE_FILES = 47  # CASES.md and the 46 outputs and configs it describes
 
 
 def rich() -> Result:
@@ -308,6 +309,10 @@ def test_invalid_results_are_code_6(data):
 
 
 def golden_files() -> "list[Path]":
+    # At collection: a missing or emptied folder is an error, never zero golden cases.
+    found = len(list(REFERENCE.glob("*"))) if REFERENCE.is_dir() else 0
+    assert found == REFERENCE_FILES, (
+        f"{REFERENCE}: {found} files, expected {REFERENCE_FILES} (the reference outputs)")
     files = []
     for path in sorted(REFERENCE.glob("*.json")):
         data = json.loads(path.read_text())
@@ -317,6 +322,12 @@ def golden_files() -> "list[Path]":
 
 
 GOLDEN = golden_files()
+
+
+def test_the_golden_list_is_complete():
+    assert len(list(REFERENCE.iterdir())) == REFERENCE_FILES
+    assert (REFERENCE / "CASES.md").is_file()
+    assert len(GOLDEN) == 13, [p.stem for p in GOLDEN]
 
 
 def test_every_reference_add_output_is_covered():
