@@ -30,7 +30,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import GO_BIN
 
 # Always the venv's executables, whatever PYCNI_BIN says: this guards the source

@@ -16,7 +16,6 @@ and so do `__import__`/`import_module` calls with a constant name.
 
 import ast
 import sys
-from pathlib import Path
 
 import pytest
 from support import ROOT

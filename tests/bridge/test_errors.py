@@ -5,9 +5,9 @@ result) and leaves no veth, no reservation, no rule.
 """
 
 import pytest
+from support import GO_BIN
 
 from bridge.kit import BRIDGE, GO, conf, l2_conf
-from support import GO_BIN
 
 
 def test_missing_netns_is_100_and_reserves_nothing(node):

@@ -8,9 +8,9 @@ bridge on the same configs.
 import json
 
 import pytest
+from support import GO_BIN
 
 from bridge.kit import GO, OURS, conf, container_ip, shape, with_prev
-from support import GO_BIN
 
 
 def test_our_bridge_with_the_go_host_local(node):

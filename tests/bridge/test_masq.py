@@ -7,9 +7,9 @@ golden is the reference's pkg/ip/ipmasq_nftables_linux_test.go.
 import shutil
 
 import pytest
+from support import GO_BIN
 
 from bridge.kit import GO, conf, with_prev
-from support import GO_BIN
 
 C1_CHAIN = "CNI-d95186b6887c66443d3c0147"  # sha512("rcnet" + "c1"), from OBS
 C1_COMMENT = '"name: \\"rcnet\\" id: \\"c1\\""'

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from cni.host import netns
 from cni.errors import NetlinkFailure
+from cni.host import netns
 from cni.host.netlink import KernelError, Netlink
 
 

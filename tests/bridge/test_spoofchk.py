@@ -1,7 +1,8 @@
 """macspoofchk (B15): the reference's nftables rules, removed on DEL, and they do drop."""
 
-from bridge.kit import conf, with_prev
 from support import GO_BIN
+
+from bridge.kit import conf, with_prev
 
 
 def _rules(node) -> "dict[str, list[dict]]":

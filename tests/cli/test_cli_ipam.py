@@ -13,9 +13,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cni.tool import netns_scan
+from cni.tool import ipam_views, netns_scan
 from cni.tool.cli import cli
-from cni.tool import ipam_views
 
 NET = "inspectnet"
 

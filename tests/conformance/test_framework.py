@@ -10,7 +10,8 @@ test-made "host" namespace, against a test-made container namespace.
 import json
 
 import pytest
-from support import REFERENCE_OUTPUTS as REFERENCE, Outcome, run_plugin
+from support import REFERENCE_OUTPUTS as REFERENCE
+from support import Outcome, run_plugin
 
 VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LEGACY = ("0.1.0", "0.2.0")

@@ -224,9 +224,8 @@ def test_releasing_hostile_entries_unlinks_links_and_empty_dirs_only(tmp_path):
 def test_a_symlinked_network_directory_is_refused(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "mynet").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(StoreFailure) as exc:
-        with make(tmp_path).session():
-            pass
+    with pytest.raises(StoreFailure) as exc, make(tmp_path).session():
+        pass
     assert "symlink" in exc.value.details and exc.value.code == 108
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
@@ -241,9 +240,8 @@ def test_a_symlinked_lock_or_cursor_is_not_followed(tmp_path):
         assert store.last_reserved(0) is None
     (net / "lock").unlink()
     (net / "lock").symlink_to(target)
-    with pytest.raises(StoreFailure):
-        with make(tmp_path).session():
-            pass
+    with pytest.raises(StoreFailure), make(tmp_path).session():
+        pass
     assert target.read_bytes() == b"10.1.2.200"
 
 
@@ -328,9 +326,8 @@ def test_the_lock_wait_is_bounded_and_says_try_again(tmp_path):
     fd = os.open(tmp_path / "mynet" / "lock", os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another holder (the Go plugin uses the same flock)
-        with pytest.raises(TryAgainLater) as exc:
-            with make(tmp_path, timeout=0.2).session():
-                pass
+        with pytest.raises(TryAgainLater) as exc, make(tmp_path, timeout=0.2).session():
+            pass
         assert exc.value.code == 11 and "lock" in exc.value.msg
     finally:
         os.close(fd)

@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import REFERENCE_OUTPUTS as REFERENCE, run_plugin
+from support import REFERENCE_OUTPUTS as REFERENCE
+from support import run_plugin
 
 from cni.types import Result
 

@@ -20,7 +20,7 @@ def outcome(fn, *args, **kwargs):
     """(result, None) or (None, (error type, message)): what a caller would see."""
     try:
         return fn(*args, **kwargs), None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return None, (type(exc), str(exc))
 
 

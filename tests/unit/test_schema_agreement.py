@@ -17,7 +17,7 @@ PYCNI_SCHEMA_EXAMPLES sets the number of configs per plugin (CI: 2000).
 
 import json
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -86,14 +86,14 @@ POOLS = {
 EXTRA_KEYS = st.sampled_from(["x", "foo", "cni.dev/extra", "capabilities_", "portMappings"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def spelled(name: str):
     """The key as written (mostly), in another case, or in a declared other spelling."""
     return st.one_of(st.just(name), st.just(name.upper()), st.just(name.swapcase()),
                      st.just(name[:1].upper() + name[1:]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def value_for(f: Key, depth: int):
     """A value for field `f`: meaningful, well typed, of a wrong type, or null."""
     kind = f.kind
@@ -101,7 +101,7 @@ def value_for(f: Key, depth: int):
     return st.one_of(good, good, typed(kind, depth), WRONG[kind[0]], st.none())
 
 
-@lru_cache(maxsize=None)
+@cache
 def typed(kind: tuple, depth: int):
     tag = kind[0]
     if tag == "object":
