@@ -29,7 +29,7 @@ def machine() -> dict:
     model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         pass
     return {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
@@ -137,7 +137,8 @@ def markdown(doc: dict) -> str:
         size = doc["bursts"][0]["size"]
         lines += ["", f"{size} concurrent ADDs, then their {size} concurrent DELs, on one bridge "
                       "(median of the repeats by ADD total; per-process wall p50):", "",
-                  "| impl | ADD total | ADD p50 | DEL total | DEL p50 | ADD total / Go | duplicates | failures |",
+                  "| impl | ADD total | ADD p50 | DEL total | DEL p50 | ADD total / Go "
+                  "| duplicates | failures |",
                   "|---|---:|---:|---:|---:|---:|---|---:|"]
         for b in doc["bursts"]:
             ratio = b["add"].get("ratio_total")

@@ -200,9 +200,9 @@ class Bench:
         ids = [f"burst-{self.counter}-{i:03d}" for i in range(size)]
         self.counter += 1
         adds = spawn.burst([(argv, self.env(impl, "ADD", ns, cid), stdin)
-                            for ns, cid in zip(netns, ids)])
+                            for ns, cid in zip(netns, ids, strict=True)])
         dels = spawn.burst([(argv, self.env(impl, "DEL", ns, cid), stdin)
-                            for ns, cid in zip(netns, ids)])
+                            for ns, cid in zip(netns, ids, strict=True)])
         return {"impl": impl.key, "size": size, "add": _burst_stats(adds, with_ips=True),
                 "del": _burst_stats(dels, with_ips=False)}
 

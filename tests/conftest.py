@@ -61,7 +61,7 @@ def _read(*cmd: str) -> str:
 
 def _host_snapshot() -> dict:
     links = _read("ip", "-o", "link", "show")
-    names = sorted(l.split(": ")[1].split("@")[0] for l in links.splitlines() if ": " in l)
+    names = sorted(line.split(": ")[1].split("@")[0] for line in links.splitlines() if ": " in line)
     netns = sorted(_read("ip", "netns", "list").split("\n"))
     # Paths with their mtimes: a write into an entry that already existed counts too.
     state = Path("/var/lib/cni")

@@ -122,15 +122,15 @@ class Node:
         """Delete a container netns as a runtime does, then wait for the kernel to finish
         tearing it down: the namespace dies asynchronously (a workqueue), and its veth
         peers on the host go with it only then."""
-        peers = {l.get("link_index") for l in ctr.links() if l.get("link_index")}
+        peers = {link.get("link_index") for link in ctr.links() if link.get("link_index")}
         ctr.delete()
         deadline = time.monotonic() + timeout
-        while peers & {l["ifindex"] for l in self.links()} and time.monotonic() < deadline:
+        while peers & {link["ifindex"] for link in self.links()} and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def veths(self) -> "list[str]":
-        return sorted(l["ifname"] for l in self.links()
-                      if l.get("linkinfo", {}).get("info_kind") == "veth")
+        return sorted(link["ifname"] for link in self.links()
+                      if link.get("linkinfo", {}).get("info_kind") == "veth")
 
     def addrs(self, name: str, where: "Netns | None" = None) -> "list[str]":
         return (where or self.host).addrs(name)
@@ -143,7 +143,7 @@ class Node:
         """Rule and chain lines of the nat table (iptables-save, comments dropped)."""
         tool = "iptables-save" if family == 4 else "ip6tables-save"
         out = read_state(self.host, tool, "-t", "nat")
-        return [l for l in out.splitlines() if l.startswith(("-A", ":CNI-"))]
+        return [line for line in out.splitlines() if line.startswith(("-A", ":CNI-"))]
 
     def nft(self, *what: str) -> str:
         """nft's listing; "" when the listed table or chain does not exist."""
@@ -171,13 +171,13 @@ class Node:
     def leftovers(self, network: str = "testnet", ctr: "Netns | None" = None) -> dict:
         """Everything an attachment may leave behind; all empty means clean."""
         out = {"veths": self.veths(), "reservations": self.reservations(network),
-               "nat4": [l for l in self.nat(4) if "CNI-" in l],
-               "nat6": [l for l in self.nat(6) if "CNI-" in l],
+               "nat4": [line for line in self.nat(4) if "CNI-" in line],
+               "nat6": [line for line in self.nat(6) if "CNI-" in line],
                "nft_masq": self.masq_rules(),
                "spoofchk": [c for c in self.nft("list", "table", "bridge", "nat").splitlines()
                             if "cni-br-iface" in c]}
         if ctr is not None and os.path.exists(ctr.path):
-            out["container_links"] = [l["ifname"] for l in ctr.links() if l["ifname"] != "lo"]
+            out["container_links"] = [link["ifname"] for link in ctr.links() if link["ifname"] != "lo"]
         return {k: v for k, v in out.items() if v}
 
     def ping(self, ctr: Netns, address: str) -> bool:

@@ -45,7 +45,7 @@ def test_kernel_state_matches_result(node):
     br = node.link(BRIDGE)
     assert br["address"] == bridge["mac"] and br["linkinfo"]["info_kind"] == "bridge"
     assert "10.77.0.1/24" in node.addrs(BRIDGE)
-    assert sorted(l["ifname"] for l in node.links()) == sorted(["lo", BRIDGE, veth["name"]])
+    assert sorted(link["ifname"] for link in node.links()) == sorted(["lo", BRIDGE, veth["name"]])
     host_veth = node.link(veth["name"])
     assert host_veth["master"] == BRIDGE and host_veth["address"] == veth["mac"]
     assert host_veth["address"] != br["address"]

@@ -14,9 +14,9 @@ def test_ten_concurrent_adds_create_one_bridge(node, ipam):
     assert all(o.ok for o in outs), [o for o in outs if not o.ok]
     ips = [container_ip(o.json) for o in outs]
     assert len(set(ips)) == 10
-    assert len([l for l in node.links() if l["ifname"] == BRIDGE]) == 1
+    assert len([link for link in node.links() if link["ifname"] == BRIDGE]) == 1
     assert len(node.veths()) == 10 and len(node.reservations()) == 10
-    assert len([l for l in node.nat(4) if l.startswith("-A POSTROUTING")]) == 10
+    assert len([line for line in node.nat(4) if line.startswith("-A POSTROUTING")]) == 10
     assert len({o.json["interfaces"][0]["mac"] for o in outs}) == 1
     dels = node.parallel([dict(command="DEL", config=config, ctr=c, cid=f"c{i}",
                                path=GO if ipam == "go" else None) for i, c in enumerate(ctrs)])

@@ -45,7 +45,7 @@ def test_del_after_the_netns_was_deleted_removes_the_chain(node, make_netns):
     ctr = node.container()
     config = _masq_conf(node)
     node.add(config, ctr)
-    assert any(NAT_CHAIN in l for l in node.nat())
+    assert any(NAT_CHAIN in line for line in node.nat())
     node.delete_netns(ctr)
     assert node.run("DEL", config, ctr).ok
     assert node.leftovers() == {}

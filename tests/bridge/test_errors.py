@@ -58,7 +58,7 @@ def test_pool_exhausted_keeps_the_ipam_code_and_leaves_no_veth(node):
     out = node.run("ADD", config, ctr2, "c2")
     assert out.code == 104 and "no IP addresses available" in out.json["msg"]
     assert node.veths() == [first["interfaces"][1]["name"]]
-    assert [l["ifname"] for l in ctr2.links()] == ["lo"]
+    assert [link["ifname"] for link in ctr2.links()] == ["lo"]
 
 
 def test_exhaustion_through_the_go_host_local_keeps_its_code(node):
@@ -140,4 +140,4 @@ def test_a_refused_allocation_leaves_no_host_state_at_all(node, tmp_path):
     config["ipam"] = {"type": "fake-ipam", "log": str(tmp_path / "log"), "fail": {"ADD": 108}}
     out = node.run("ADD", config, node.container(), path=[tmp_path])
     assert out.code == 108
-    assert [l["ifname"] for l in node.links()] == ["lo"]
+    assert [link["ifname"] for link in node.links()] == ["lo"]

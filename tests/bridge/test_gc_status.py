@@ -24,7 +24,7 @@ def test_gc_releases_what_is_not_valid(node, backend):
     assert out.ok and out.stdout == "", out
     assert node.reservations() == ["10.77.0.2"]
     if backend == "iptables":
-        assert {l.split('id: \\"')[1].split("\\")[0] for l in node.nat(4) if "id:" in l} == {"ctr-a"}
+        assert {line.split('id: \\"')[1].split("\\")[0] for line in node.nat(4) if "id:" in line} == {"ctr-a"}
     else:
         assert [r["comment"].split("id: ")[1] for r in node.masq_rules()] == ["ctr-a"]
 

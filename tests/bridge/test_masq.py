@@ -116,7 +116,7 @@ def test_our_del_removes_go_iptables_rules(node):
     config = _rcnet(node)
     ctr = node.container()
     go = node.add(config, ctr, "c1", path=GO, bin_dir=GO_BIN)
-    assert any(C1_CHAIN in l for l in node.nat(4))
+    assert any(C1_CHAIN in line for line in node.nat(4))
     assert node.run("DEL", with_prev(config, go), ctr, "c1").ok
     assert node.leftovers("rcnet", ctr) == {}
 
@@ -140,7 +140,7 @@ def test_a_leaked_jump_no_longer_blocks_del(node):
     assert node.run("DEL", config, "", "c1", path=GO, bin_dir=GO_BIN).ok  # leaks the chain
     ctr.sh("ip", "link", "del", "eth0")
     node.add(config, ctr, "c1", path=GO, bin_dir=GO_BIN)  # a second jump to the same chain
-    assert len([l for l in node.nat(4) if l.startswith("-A POSTROUTING")]) == 2
+    assert len([line for line in node.nat(4) if line.startswith("-A POSTROUTING")]) == 2
     assert node.run("DEL", config, ctr, "c1").ok
     assert node.leftovers("rcnet", ctr) == {}
 
@@ -159,7 +159,7 @@ def _path_with(tmp_path, *tools):
     """A PATH directory holding only `ip` (the test runner's) and the given tools."""
     directory = tmp_path / "bin"
     directory.mkdir()
-    for tool in ("ip",) + tools:
+    for tool in ("ip", *tools):
         (directory / tool).symlink_to(shutil.which(tool))
     return directory
 

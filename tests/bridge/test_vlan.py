@@ -61,7 +61,7 @@ def test_l2_trunk_with_native_vlan_1(node):
     assert out.ok, out
     vlans = _port_vlans(node, out.json["interfaces"][1]["name"])
     assert vlans[1] == PVID_UNTAGGED
-    assert sorted(v for v, f in vlans.items() if not f) == [101] + list(range(200, 211))
+    assert sorted(v for v, f in vlans.items() if not f) == [101, *range(200, 211)]
 
 
 def test_l2_vlan_and_trunk_combine(node):

@@ -37,7 +37,7 @@ if command in (conf.get("garbage") or []):
 if command == "ADD":
     version = conf.get("cniVersion") or "0.1.0"
     result = dict(conf.get("prevResult") or {"cniVersion": version, "dns": {}})
-    result["interfaces"] = list(result.get("interfaces") or []) + [{"name": f"if-{plugin_type}"}]
+    result["interfaces"] = [*(result.get("interfaces") or []), {"name": f"if-{plugin_type}"}]
     if not result.get("ips"):
         ip = {"interface": 0, "address": "10.99.0.5/24"}
         if not version.startswith("1."):

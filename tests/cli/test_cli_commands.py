@@ -20,8 +20,8 @@ COMMANDS = [["add"], ["check"], ["del"], ["gc"], ["status"], ["ipam"], ["ipam", 
 
 
 def invoke(args: "list[str]", **env: str):
-    clean: "dict[str, str | None]" = {k: None for k in ("NETCONFPATH", "CNI_PATH", "CNI_IFNAME", "CNI_ARGS", "CAP_ARGS",
-                               "PYCNI_CACHE_DIR")}
+    clean: "dict[str, str | None]" = {k: None for k in ("NETCONFPATH", "CNI_PATH", "CNI_IFNAME", "CNI_ARGS",
+                                                        "CAP_ARGS", "PYCNI_CACHE_DIR")}
     clean.update(env)
     return CliRunner(env=clean).invoke(cli, args, prog_name="pycni")
 

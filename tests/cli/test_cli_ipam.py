@@ -193,8 +193,8 @@ def test_leaks_json_and_table_show_suspects_with_evidence(conf_dir, evidence):
     out = run("ipam", "leaks", NET, "--conf-dir", str(conf_dir), "--json")
     assert out.exit_code == 0, out.stderr
     leaks = json.loads(out.stdout)["leaks"]
-    assert [(l["ip"], l["kind"]) for l in leaks] == [("10.80.0.3", "leak"), ("10.80.0.9", "corrupt")]
-    assert all(l["network"] == NET and l["evidence"] for l in leaks)
+    assert [(leak["ip"], leak["kind"]) for leak in leaks] == [("10.80.0.3", "leak"), ("10.80.0.9", "corrupt")]
+    assert all(leak["network"] == NET and leak["evidence"] for leak in leaks)
     table = run("ipam", "leaks", NET, "--conf-dir", str(conf_dir)).stdout.splitlines()
     assert table[0].split() == ["NETWORK", "IP", "CONTAINER", "ID", "IFNAME", "AGE", "KIND", "EVIDENCE"]
     assert "10.80.0.3" in table[1] and "no cache entry" in table[1]

@@ -54,8 +54,10 @@ def test_the_shipped_sample_configs_pass(sample):
     ({"bridge.isGateway": "true"},
      "plugins[0].isGateway: Input should be a valid boolean (hint: write true or false"),
     ({"bridge.mtu": "1500"}, "plugins[0].mtu: Input should be a valid integer (hint: write a whole number"),
-    ({"bridge.vlan": 5000}, "plugins[0].vlan: Value error, invalid VLAN ID 5000 (must be between 0 and 4094)"),
-    ({"bridge.bridge": "a-very-long-bridge-name"}, "plugins[0].bridge: Value error, interface name is too long"),
+    ({"bridge.vlan": 5000},
+     "plugins[0].vlan: Value error, invalid VLAN ID 5000 (must be between 0 and 4094)"),
+    ({"bridge.bridge": "a-very-long-bridge-name"},
+     "plugins[0].bridge: Value error, interface name is too long"),
     ({"bridge.MTU": "1500"}, "plugins[0].mtu: Input should be a valid integer"),  # keys match as in Go
     ({"bridge.hairpinMode": True, "bridge.promiscMode": True},
      "plugins[0].promiscMode: cannot set hairpin mode and promiscuous mode at the same time"),
@@ -73,9 +75,9 @@ def test_each_problem_names_the_file_the_field_and_a_hint(tmp_path, changes, lin
     path = write(tmp_path, broken(**changes))
     out = lint(path)
     assert out.exit_code == 1
-    problems = [l for l in out.stderr.splitlines() if ": note: " not in l and l.startswith(str(path))]
-    assert any(l.startswith(f"{path}: {line}") for l in problems), out.stderr
-    assert all("(hint: " in l for l in problems if "Input should" in l)
+    problems = [msg for msg in out.stderr.splitlines() if ": note: " not in msg and msg.startswith(str(path))]
+    assert any(problem.startswith(f"{path}: {line}") for problem in problems), out.stderr
+    assert all("(hint: " in problem for problem in problems if "Input should" in problem)
     assert "1 of 1 file(s) have problems" in out.stderr
 
 

@@ -53,7 +53,7 @@ def exec_with(channel: str, plugin: str, command: str, conf: dict, *, host=None,
 
 def one_line_about_stdout(stderr: str, plugin: str) -> str:
     assert "Traceback" not in stderr, stderr
-    lines = [l for l in stderr.splitlines() if "stdout" in l]
+    lines = [line for line in stderr.splitlines() if "stdout" in line]
     assert len(lines) == 1 and lines[0].startswith(f"{plugin}: "), stderr
     return lines[0]
 
@@ -89,8 +89,9 @@ class Case:
         net = self.data_dir / "outnet"
         return {"reserved": sorted(p.name for p in net.iterdir() if p.name[0].isdigit())
                 if net.exists() else [],
-                "host": sorted(l["ifname"] for l in self.host.links()),
-                "container": sorted((l["ifname"], "UP" in l["flags"]) for l in self.container.links())}
+                "host": sorted(link["ifname"] for link in self.host.links()),
+                "container": sorted((link["ifname"], "UP" in link["flags"])
+                                    for link in self.container.links())}
 
 
 @pytest.fixture(params=["bridge", "host-local", "loopback"])

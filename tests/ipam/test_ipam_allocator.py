@@ -202,7 +202,7 @@ def test_second_allocation_for_the_same_attachment_is_refused():
 
 def test_legacy_id_only_entry_counts_as_a_duplicate_like_the_reference():
     store = FakeStore({"10.1.2.7": "dummy"})
-    with pytest.raises(AddressUnavailable, match="10.1.2.7 has been allocated to dummy"):
+    with pytest.raises(AddressUnavailable, match=r"10.1.2.7 has been allocated to dummy"):
         get(store, rset("10.1.2.0/24"), "dummy")
 
 
@@ -227,7 +227,7 @@ def test_reserve_all_takes_one_address_per_set_and_flushes():
 def test_a_later_set_failing_releases_the_earlier_ones():
     store = FakeStore({"10.1.3.2": "other\r\neth0"})
     sets = [rset("10.1.2.0/24"), rset("10.1.3.0/30")]
-    with store.session(), pytest.raises(PoolExhausted, match="^failed to allocate for range 1: "):
+    with store.session(), pytest.raises(PoolExhausted, match=r"^failed to allocate for range 1: "):
         reserve_all(store, sets, [None, None], "dummy", "eth0")
     assert set(store.entries) == {"10.1.3.2"}
     assert ("release", "10.1.2.2") in store.calls

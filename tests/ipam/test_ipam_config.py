@@ -268,5 +268,5 @@ def test_resolv_conf_file_and_its_errors(tmp_path):
     path = tmp_path / "resolv.conf"
     path.write_text("nameserver 192.0.2.3")
     assert config.read_resolv_conf(str(path)).nameservers == ["192.0.2.3"]
-    with pytest.raises(InvalidConfig, match="cannot read ipam.resolvConf .*No such file"):
+    with pytest.raises(InvalidConfig, match=r"cannot read ipam.resolvConf .*No such file"):
         config.read_resolv_conf(str(tmp_path / "missing"))

@@ -210,7 +210,7 @@ def test_releasing_hostile_entries_unlinks_links_and_empty_dirs_only(tmp_path):
     (net / "10.1.2.6" / "inner").write_text("x")
     with make(tmp_path).session() as store:
         store.release("10.1.2.5")
-        with pytest.raises(StoreFailure, match="cannot release 10.1.2.6 .a directory.*Directory not empty"):
+        with pytest.raises(StoreFailure, match=r"cannot release 10.1.2.6 .a directory.*Directory not empty"):
             store.release("10.1.2.6")
         store.release("10.1.2.7")
     assert outside.read_bytes() == b"dummy\r\neth0"
@@ -365,9 +365,9 @@ def test_read_only_store_fails_with_store_failure_and_reserves_nothing(tmp_path)
                 store.release_by_owner("old", "eth0")
         assert contents(mnt / "mynet") == before
         assert "read-only filesystem" in make(mnt).status_problem()
-        with pytest.raises(StoreFailure):  # cannot even create a new network's directory
-            with make(mnt, "other").session():
-                pass
+        # cannot even create a new network's directory
+        with pytest.raises(StoreFailure), make(mnt, "other").session():
+            pass
 
 
 def test_full_disk_fails_with_store_failure_and_reserves_nothing(tmp_path):

@@ -127,7 +127,8 @@ def test_go_and_ours_allocating_concurrently_never_share_an_address(tmp_path):
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         outcomes = list(pool.map(lambda job: job[0]("ADD", c, job[1]), jobs))
     assert [o for o in outcomes if not o.ok] == []
-    got = {address(o).split("/")[0]: f"{cid}\r\neth0".encode() for (_, cid), o in zip(jobs, outcomes)}
+    got = {address(o).split("/")[0]: f"{cid}\r\neth0".encode()
+           for (_, cid), o in zip(jobs, outcomes, strict=True)}
     assert len(got) == len(jobs)
     assert reservations(tmp_path) == got
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:  # and release crosswise

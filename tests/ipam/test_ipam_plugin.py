@@ -267,7 +267,7 @@ def test_check_fails_when_a_prev_result_address_is_not_ours(tmp_path):
     (tmp_path / "mynet" / "2001:db8::2").unlink()
     out = hl("CHECK", {**c, "prevResult": res})
     assert out.code == 110 and "2001:db8::2 of prevResult is not reserved" in out.json["msg"]
-    foreign = {**res, "ips": res["ips"][:1] + [{"address": "192.0.2.9/24"}]}
+    foreign = {**res, "ips": [*res["ips"][:1], {"address": "192.0.2.9/24"}]}
     assert hl("CHECK", {**c, "prevResult": foreign}).ok  # not in our ranges: not ours to judge
 
 

@@ -49,7 +49,7 @@ def test_gateway_outside_the_subnet_is_accepted_like_the_reference_1_1_1():
 
 
 def test_gateway_of_the_other_family_is_refused():
-    with pytest.raises(RangeError, match="^gateway 2001:db8::1 not in network 10.0.0.0/24$") as exc:
+    with pytest.raises(RangeError, match=r"^gateway 2001:db8::1 not in network 10.0.0.0/24$") as exc:
         rng("10.0.0.0/24", gateway="2001:db8::1")
     assert exc.value.field == "gateway"
 
@@ -100,13 +100,13 @@ def test_start_and_end_outside_the_subnet_are_refused(start, end, message, field
                                   "10.1.2.0/24/1", "fe80::/64%eth0", "10.1.2.0/255.255.255.0",
                                   "010.1.2.0/24", "", None, 5])
 def test_unparseable_subnets_fail_like_go_parse_cidr(text):
-    with pytest.raises(ValueError, match="^invalid CIDR address: "):
+    with pytest.raises(ValueError, match=r"^invalid CIDR address: "):
         parse_cidr(text)
 
 
 @pytest.mark.parametrize("text", ["bar", "10.1.2", "10.1.2.3/24", "fe80::1%eth0", "", None, "1.2.3.04"])
 def test_unparseable_addresses_fail(text):
-    with pytest.raises(ValueError, match="^invalid IP address: "):
+    with pytest.raises(ValueError, match=r"^invalid IP address: "):
         parse_ip(text)
 
 
@@ -170,9 +170,9 @@ def test_overlap_across_sets_is_detected_both_ways():
 
 
 def test_a_set_has_one_family_and_at_least_one_range():
-    with pytest.raises(RangeError, match="^mixed address families$"):
+    with pytest.raises(RangeError, match=r"^mixed address families$"):
         RangeSet([rng("10.1.2.0/24"), rng("2001:db8::/64")])
-    with pytest.raises(RangeError, match="^empty range set$"):
+    with pytest.raises(RangeError, match=r"^empty range set$"):
         RangeSet([])
 
 

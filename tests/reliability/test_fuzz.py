@@ -38,7 +38,7 @@ from reliability import harness
 from reliability.worker import Worker
 
 VERBS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
-VERSIONS = _version.SUPPORTED + ("", "0.0.1", "2.0.0", "1.1", "x.y.z", "1.0.0-rc1")
+VERSIONS = (*_version.SUPPORTED, "", "0.0.1", "2.0.0", "1.1", "x.y.z", "1.0.0-rc1")
 IN_PROCESS_EXAMPLES = harness.scaled(2000, 30000)
 EXEC_EXAMPLES = harness.scaled(100, 2000)
 PATH_KEYS = ("datadir", "logfile", "log_file_path", "resolvconf")
@@ -95,7 +95,7 @@ def node(tmp_path_factory):
 def bases(node: Node) -> "dict[str, tuple[str, dict]]":
     """Valid configs, one per plugin shape: name -> (plugin executable, config)."""
     ranges = [[{"subnet": "10.77.0.0/24", "rangeStart": "10.77.0.10", "rangeEnd": "10.77.0.40"}]]
-    dual = ranges + [[{"subnet": "fd77::/64"}]]
+    dual = [*ranges, [{"subnet": "fd77::/64"}]]
     ipam = {"type": "host-local", "dataDir": str(node.data), "ranges": ranges,
             "routes": [{"dst": "0.0.0.0/0"}]}
     return {
@@ -160,10 +160,10 @@ def paths_of(value: object, prefix: tuple = ()) -> "list[tuple]":
     out = [prefix]
     if isinstance(value, dict):
         for k, v in value.items():
-            out += paths_of(v, prefix + (k,))
+            out += paths_of(v, (*prefix, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            out += paths_of(v, prefix + (i,))
+            out += paths_of(v, (*prefix, i))
     return out
 
 

@@ -315,7 +315,7 @@ def test_canary_secret_never_logged(tree, host, container, record):
     assert [o.code for o in outs[-5:-3]] == [7, 100], outs[-5:-3]
     text = log.read_text()
     assert "debug" in text, "debug logging is not on: the test would prove nothing"
-    assert secret not in text, [l for l in text.splitlines() if secret in l]
+    assert secret not in text, [line for line in text.splitlines() if secret in line]
     for out in outs:
         assert secret not in out.stderr, out.stderr
         assert secret not in out.stdout, out.stdout

@@ -269,7 +269,7 @@ class Soak:
                 if link.get("linkinfo", {}).get("info_kind") == "veth"}
 
     def audit_containers(self) -> None:
-        for (net, cid, ifname), (slot, result) in list(self.live.items()):
+        for (_net, cid, ifname), (slot, result) in list(self.live.items()):
             have = set(slot.netns.addrs(ifname))
             want = {ip["address"] for ip in result["ips"]}
             if not want <= have:

@@ -32,7 +32,8 @@ PROTOCOL_FDS: "dict[str, int]" = {}
 
 
 def snapshot(req: dict) -> dict:
-    return {"links": _links([]), "container": _links(["-n", req["container"]]) if req.get("container") else {},
+    return {"links": _links([]),
+            "container": _links(["-n", req["container"]]) if req.get("container") else {},
             "nft": _nft(), "files": _files(req.get("watch", []))}
 
 

@@ -88,7 +88,8 @@ def test_values_of_every_kind():
     ({"count": 2.0}, "count"), ({"count": "2"}, "count"), ({"ratio": True}, "ratio"),
     ({"ratio": "1"}, "ratio"), ({"label": 5}, "label"), ({"free": []}, "free"),
     ({"flags": {"a": 1}}, "flags.a"), ({"inner": "x"}, "inner"), ({"inner": {"name": 5}}, "inner.name"),
-    ({"inner": {"items": [1, None]}}, "inner.items[1]"), ({"inners": [{}, {"items": "x"}]}, "inners[1].items"),
+    ({"inner": {"items": [1, None]}}, "inner.items[1]"),
+    ({"inners": [{}, {"items": "x"}]}, "inners[1].items"),
     ({"inners": [5]}, "inners[0]"),
 ])
 def test_a_wrong_type_is_code_7_naming_the_path(raw, field):

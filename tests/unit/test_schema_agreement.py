@@ -56,7 +56,7 @@ ADDRESSES = ["10.1.0.5", "10.1.0.1", "10.1.0.0", "10.1.1.9", "10.1.0.5/24", "fd0
              "10.1.0.5/40", "::ffff:10.1.0.5", "10.1.0", "x", ""]
 # Meaningful values per key: edges of ranges, real and malformed addresses, names.
 POOLS = {
-    "cniVersion": st.sampled_from(list(version.SUPPORTED) + ["", "9.9.9", "1.0", "x"]),
+    "cniVersion": st.sampled_from([*version.SUPPORTED, "", "9.9.9", "1.0", "x"]),
     "name": st.sampled_from(["net", "my-net.1", "a" * 300, "../x", "-x", ".", "a b", ""]),
     "bridge": st.sampled_from(["cni0", "br-x", "", "a" * 15, "a" * 16, "a/b", "a:b", ".", ".."]),
     "mtu": st.sampled_from([0, 1, 1500, 9000, 65535, 65536, -1]),
