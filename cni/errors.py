@@ -46,8 +46,8 @@ class CNIError(Exception):
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
 
-    def to_dict(self, cni_version: str) -> dict:
-        out: dict = {"cniVersion": cni_version, "code": self.code, "msg": self.msg}
+    def to_dict(self, cni_version: str) -> "dict[str, object]":
+        out: "dict[str, object]" = {"cniVersion": cni_version, "code": self.code, "msg": self.msg}
         details = self.details
         if self.field and self.field not in f"{self.msg} {details}":
             details = f"{details}; at {self.field}" if details else f"at {self.field}"

@@ -67,18 +67,20 @@ class Attachment(Config):
 
 
 class NetConf(Config):
+    """The spec's keys of a network config, as every plugin receives them (stdin)."""
+
     cni_version: str = key("cniVersion", _version.DEFAULT, check=_version_or_default,
                            error=DecodingFailure)
     cni_versions: list[str] = key("cniVersions", [])
     name: str = key("name", missing="missing network name", check=validate.network_name)
     type: str = key("type", "")
-    args: dict = key("args", {})
+    args: dict[str, object] = key("args", {})
     ip_masq: bool = key("ipMasq", False)
     ipam: IPAMRef = key("ipam")
     dns: DNSConf = key("dns")
-    runtime_config: dict = key("runtimeConfig", {})
+    runtime_config: dict[str, object] = key("runtimeConfig", {})
     capabilities: dict[str, bool | None] = key("capabilities", {})
-    prev_result_raw: dict | None = key("prevResult", None)
+    prev_result_raw: dict[str, object] | None = key("prevResult", None)
     log_file: str = key("logFile", "", also=("log_file_path",))
     log_level: str = key("logLevel", "", also=("log_level",))
 
@@ -114,7 +116,7 @@ class NetConf(Config):
         return pairs
 
 
-def load(stdin: bytes) -> dict:
+def load(stdin: bytes) -> "dict[str, object]":
     """stdin bytes -> the config object (code 6 when it is not a JSON object)."""
     try:
         data = json.loads(stdin)

@@ -39,6 +39,8 @@ import os
 
 from cni.errors import CNIError, FirewallFailure
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+
 # Where the firewall tools are looked for when PATH is unset or empty.
 SEARCH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 TOOL_TIMEOUT = 60.0  # seconds for a batch of firewall commands
@@ -167,7 +169,7 @@ def run(jobs: "list[tuple[list[str], bytes | None]]", env: "dict[str, str] | Non
                 if not finished:
                     _kill(pid)  # do not leave children behind
                 statuses[pid] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    return [(statuses[pid], b"".join(o), b"".join(e)) for pid, (o, e) in zip(pids, out)]
+    return [(statuses[pid], b"".join(o), b"".join(e)) for pid, (o, e) in zip(pids, out, strict=True)]
 
 
 def _inheritable_fds() -> "list[int]":
@@ -189,13 +191,17 @@ def _inheritable_fds() -> "list[int]":
 
 
 def _spawn(i: int, argv: "list[str]", stdin: "bytes | None", env: "dict[str, str] | None",
-           capture_stderr: bool, inherited: "list[int]", readers: dict, writers: dict) -> int:
-    from _signal import SIGPIPE, SIGXFSZ  # not `signal`: that one imports enum
+           capture_stderr: bool, inherited: "list[int]", readers: "dict[int, tuple[int, int]]",
+           writers: "dict[int, memoryview]") -> int:
+    if TYPE_CHECKING:
+        from signal import SIGPIPE, SIGXFSZ  # typeshed has no _signal; the same numbers
+    else:
+        from _signal import SIGPIPE, SIGXFSZ  # not `signal`: that one imports enum
     opened: "list[int]" = []
     try:
         out_r, out_w = os.pipe()
         opened += (out_r, out_w)
-        actions: list = [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited]
+        actions: "list[tuple[int | str, ...]]" = [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited]
         actions.append((os.POSIX_SPAWN_DUP2, out_w, 1))
         err_r = err_w = -1
         if capture_stderr:
@@ -249,7 +255,10 @@ def _feed(fd: int, writers: "dict[int, memoryview]") -> None:
 
 
 def _kill(pid: int) -> None:
-    from _signal import SIGKILL
+    if TYPE_CHECKING:
+        from signal import SIGKILL  # typeshed has no _signal; the same number
+    else:
+        from _signal import SIGKILL
     try:
         os.kill(pid, SIGKILL)
     except ProcessLookupError:

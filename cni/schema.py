@@ -40,11 +40,14 @@ from cni.errors import CNIError, InvalidConfig
 TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeVar
+    from typing import Any, ClassVar, TypeVar
+
+    from cni.netconf import NetConf
 
     C = TypeVar("C", bound="Config")
     Check = Callable[[Any], Any]
     Rule = Callable[[Any], None]
+    Kind = tuple[Any, ...]  # see kind_of(): a tag, then what the tag needs
 
 _MISSING = object()
 KINDS = {bool: "a boolean", int: "an integer", str: "a string", float: "a number",
@@ -54,10 +57,9 @@ KINDS = {bool: "a boolean", int: "an integer", str: "a string", float: "a number
 class Key:
     """One declared field: where it is in the JSON and what it may hold."""
 
-    __slots__ = ("key", "also", "default", "check", "error", "missing", "attr", "kind",
-                 "nullable_items", "annotation")
+    __slots__ = ("key", "also", "default", "check", "error", "missing", "attr", "kind")
 
-    def __init__(self, key: str, default: object, check: "Check | None", error: type,
+    def __init__(self, key: str, default: object, check: "Check | None", error: "type[CNIError]",
                  also: "tuple[str, ...]", missing: str) -> None:
         self.key = key
         self.also = also  # other spellings (Calico's log_file_path), same policy
@@ -66,13 +68,7 @@ class Key:
         self.error = error
         self.missing = missing  # set: the key is required, and this is the message
         self.attr = ""
-        self.kind: tuple = ()
-        self.nullable_items = False
-        self.annotation: object = None
-
-    @property
-    def required(self) -> bool:
-        return bool(self.missing)
+        self.kind: "Kind" = ()
 
     def fresh_default(self) -> object:
         value = self.default
@@ -81,7 +77,8 @@ class Key:
 
 
 def key(name: str, default: object = None, *, check: "Check | None" = None,
-        error: type = InvalidConfig, also: "tuple[str, ...]" = (), missing: str = "") -> "Any":
+        error: "type[CNIError]" = InvalidConfig, also: "tuple[str, ...]" = (),
+        missing: str = "") -> "Any":
     """Declare a field (see the module docstring); `missing` makes it required."""
     return Key(name, default, check, error, also, missing)
 
@@ -109,7 +106,7 @@ def lookup(data: object, name: str) -> object:
     return found
 
 
-def kind_of(annotation: object) -> "tuple[tuple, bool]":
+def kind_of(annotation: object) -> "tuple[Kind, bool]":
     """An annotation -> (kind, nullable). Kinds: ('bool',) ('int',) ('str',) ('number',)
     ('any',) ('dict', value kind or None, nullable values) ('list', item kind, nullable
     items) ('object', Config subclass)."""
@@ -142,22 +139,21 @@ class Config:
     FIELDS: "tuple[Key, ...]" = ()
     RULES: "tuple[Rule, ...]" = ()
     ADD_RULES: "tuple[Rule, ...]" = ()
-    _FOLDED: "dict[str, int]" = {}
-    raw: "dict[str, Any]"
+    _FOLDED: "ClassVar[dict[str, int]]" = {}  # noqa: RUF012  # quoted ClassVar: astral-sh/ruff#12288
+    raw: "dict[str, object]"
     where: str  # this object's path prefix in the config ("" or "ipam.")
-    net: "Any"  # a plugin config's NetConf (cni.netconf), when parse() was given one
+    net: "NetConf"  # a plugin config's NetConf, when parse() was given one
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__()
         fields = list(cls.FIELDS)  # the base class's, in its order
-        for attr, annotation in cls.__dict__.get("__annotations__", {}).items():
+        for attr, annotation in cls.__annotations__.items():  # its own (3.10+), not its bases
             declared = cls.__dict__.get(attr)
             if not isinstance(declared, Key):
                 continue  # a plain attribute (derived by a rule), not a key
             declared.attr = attr
             declared.kind, nullable = kind_of(annotation)
-            declared.annotation = annotation
-            if declared.default is None and not nullable and not declared.required \
+            if declared.default is None and not nullable and not declared.missing \
                     and declared.kind[0] not in ("object", "any"):
                 raise TypeError(f"{cls.__name__}.{attr}: a None default needs `| None`")
             index = next((i for i, f in enumerate(fields) if f.key == declared.key), None)
@@ -171,8 +167,8 @@ class Config:
                        for spelling in (f.key, *f.also)}
 
     @classmethod
-    def parse(cls: "type[C]", raw: "dict[str, Any]", command: str = "ADD",
-              where: str = "", net: object = None) -> "C":
+    def parse(cls: "type[C]", raw: "dict[str, object]", command: str = "ADD",
+              where: str = "", net: "NetConf | None" = None) -> "C":
         """`raw` as an instance of `cls` (rules included); a problem raises a CNIError
         whose `field` is the JSON path of the offending value. `net` (the parsed
         NetConf, for a plugin's own config) is kept as `.net` for the rules."""
@@ -220,7 +216,7 @@ def _checked(check: "Check", value: object, path: str) -> object:
         raise
 
 
-def _value(kind: tuple, value: object, path: str, error: type, command: str) -> object:
+def _value(kind: "Kind", value: object, path: str, error: "type[CNIError]", command: str) -> object:
     """`value` checked against `kind` (nested objects parsed); raise naming `path`."""
     tag = kind[0]
     if tag == "str":
@@ -255,14 +251,14 @@ def _value(kind: tuple, value: object, path: str, error: type, command: str) -> 
     return value
 
 
-def _item(kind: tuple, nullable: bool, value: object, path: str, error: type,
+def _item(kind: "Kind", nullable: bool, value: object, path: str, error: "type[CNIError]",
           command: str) -> object:
     if value is None and nullable:
         return None
     return _value(kind, value, path, error, command)
 
 
-def wrong(path: str, expected: type, value: object, error: type = InvalidConfig) -> CNIError:
+def wrong(path: str, expected: type, value: object, error: "type[CNIError]" = InvalidConfig) -> CNIError:
     """The error for a value of the wrong JSON type."""
     exc: CNIError = error(f"invalid field {path}",
                           f"{path} must be {KINDS.get(expected, 'a JSON value')}, "

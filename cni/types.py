@@ -30,7 +30,7 @@ def _family(address: str) -> int:
 class _Value:
     """Equality field by field (the `__slots__` of the subclass), as for plain values."""
 
-    __slots__ = ()
+    __slots__: "tuple[str, ...]" = ()
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
@@ -49,8 +49,8 @@ class Interface(_Value):
         self.socket_path = socket_path
         self.pci_id = pci_id
 
-    def to_dict(self, version: str) -> dict:
-        out: dict = {"name": self.name}
+    def to_dict(self, version: str) -> "dict[str, object]":
+        out: "dict[str, object]" = {"name": self.name}
         if self.mac:
             out["mac"] = self.mac
         if self.mtu and _version.has_1_1_fields(version):
@@ -82,8 +82,8 @@ class IPConfig(_Value):
     def family(self) -> int:
         return _family(self.address)
 
-    def to_dict(self, version: str) -> dict:
-        out: dict = {}
+    def to_dict(self, version: str) -> "dict[str, object]":
+        out: "dict[str, object]" = {}
         if not _version.at_least(version, "1.0.0"):
             out["version"] = str(self.family)
         if self.interface is not None:
@@ -114,8 +114,8 @@ class Route(_Value):
     def family(self) -> int:
         return _family(self.dst)
 
-    def to_dict(self, version: str) -> dict:
-        out: dict = {"dst": self.dst}
+    def to_dict(self, version: str) -> "dict[str, object]":
+        out: "dict[str, object]" = {"dst": self.dst}
         if self.gw:
             out["gw"] = self.gw
         # 0.x routes carry only dst/gw in 0.1.0/0.2.0; the Go types keep the
@@ -147,8 +147,8 @@ class DNS:
     def __bool__(self) -> bool:
         return bool(self.nameservers or self.domain or self.search or self.options)
 
-    def to_dict(self) -> dict:
-        out: dict = {}
+    def to_dict(self) -> "dict[str, object]":
+        out: "dict[str, object]" = {}
         if self.nameservers:
             out["nameservers"] = list(self.nameservers)
         if self.domain:
@@ -165,7 +165,7 @@ class DNS:
             return cls()
         if not isinstance(data, dict):
             raise DecodingFailure(f"{where} must be an object")
-        lists = {}
+        lists: "dict[str, list[str]]" = {}
         for key in ("nameservers", "search", "options"):
             value = data.get(key)
             value = [] if value is None else value  # only null means absent
@@ -204,14 +204,14 @@ class Result(_Value):
 
     # -- output -------------------------------------------------------------
 
-    def to_dict(self, version: str) -> dict:
+    def to_dict(self, version: str) -> "dict[str, object]":
         """This result as the JSON object of spec `version` (raises code 1 if impossible)."""
         version = version or _version.DEFAULT  # an empty version means 0.1.0 (spec 3.4)
         if version not in _version.SUPPORTED:
             raise IncompatibleVersion("incompatible CNI versions", _version.supported_details(version))
         if not _version.has_interfaces(version):
             return self._to_legacy(version)
-        out: dict = {"cniVersion": version}
+        out: "dict[str, object]" = {"cniVersion": version}
         if self.interfaces:
             out["interfaces"] = [i.to_dict(version) for i in self.interfaces]
         if self.ips:
@@ -221,13 +221,13 @@ class Result(_Value):
         out["dns"] = self.dns.to_dict()
         return out
 
-    def _to_legacy(self, version: str) -> dict:
-        out: dict = {"cniVersion": version}
+    def _to_legacy(self, version: str) -> "dict[str, object]":
+        out: "dict[str, object]" = {"cniVersion": version}
         for family in (4, 6):
             ip = next((ip for ip in self.ips if ip.family == family), None)
             if ip is None:
                 continue
-            block: dict = {"ip": ip.address}
+            block: "dict[str, object]" = {"ip": ip.address}
             if ip.gateway:
                 block["gateway"] = ip.gateway
             routes = [r.to_dict("0.2.0") for r in self.routes if r.family == family]
@@ -263,7 +263,7 @@ class Result(_Value):
         return result
 
     @classmethod
-    def _from_current(cls, data: dict, version: str, where: str) -> "Result":
+    def _from_current(cls, data: "dict[str, object]", version: str, where: str) -> "Result":
         interfaces = []
         for i in _list(data, "interfaces", where):
             name = _str(i, "name", where + ".interfaces[]", required=True)
@@ -291,8 +291,9 @@ class Result(_Value):
         return cls(version, interfaces, ips, routes, dns)
 
     @classmethod
-    def _from_legacy(cls, data: dict, version: str, where: str) -> "Result":
-        ips, routes = [], []
+    def _from_legacy(cls, data: "dict[str, object]", version: str, where: str) -> "Result":
+        ips: "list[IPConfig]" = []
+        routes: "list[Route]" = []
         for family in (4, 6):
             block = data.get(f"ip{family}")
             if block is None:
@@ -306,7 +307,7 @@ class Result(_Value):
         return cls(version, [], ips, routes, dns)
 
 
-def _list(data: dict, key: str, where: str) -> list:
+def _list(data: "dict[str, object]", key: str, where: str) -> "list[dict[str, object]]":
     value = data.get(key)
     if value is None:
         return []
@@ -315,7 +316,7 @@ def _list(data: dict, key: str, where: str) -> list:
     return value
 
 
-def _str(data: dict, key: str, where: str, required: bool = False) -> str:
+def _str(data: "dict[str, object]", key: str, where: str, required: bool = False) -> str:
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -346,11 +347,11 @@ def _ip(text: str, where: str) -> str:
         raise DecodingFailure(f"{where}: invalid IP address {text!r}") from exc
 
 
-def _route(data: dict, where: str) -> Route:
+def _route(data: "dict[str, object]", where: str) -> Route:
     dst = _cidr(_str(data, "dst", where + ".routes[]", required=True), where)
     import ipaddress
     dst = str(ipaddress.ip_network(dst, strict=False))
-    numbers = {}
+    numbers: "dict[str, int | None]" = {}
     for key in _NEW_ROUTE_KEYS:
         value = data.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

@@ -20,8 +20,16 @@ or writes files, so the rules are tested against plain sets.
 from cni.errors import AddressUnavailable, PoolExhausted
 from ipam.ranges import Range, RangeSet
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+if TYPE_CHECKING:
+    from collections.abc import Callable, Container, Iterable, Iterator
 
-def candidates(range_set: RangeSet, last: object = None, taken: object = ()):
+    from ipam.ranges import IPAddress
+
+
+def candidates(range_set: RangeSet, last: "IPAddress | None" = None,
+               taken: "Container[str] | Callable[[IPAddress], bool]" = ()
+               ) -> "Iterator[tuple[IPAddress, Range]]":
     """Yield (address, range) in round-robin order, untaken addresses only.
 
     `taken` is anything supporting `str(address) in taken` (a set of file
@@ -33,10 +41,12 @@ def candidates(range_set: RangeSet, last: object = None, taken: object = ()):
             yield address, rng
 
 
-def walk(range_set: RangeSet, last: object = None):
+def walk(range_set: RangeSet, last: "IPAddress | None" = None) -> "Iterator[tuple[IPAddress, Range]]":
     """Every address of the set once, gateways skipped, starting after `last`."""
     ranges = range_set.ranges
-    index, current, origin = 0, None, None
+    index = 0
+    current: "IPAddress | None" = None
+    origin: "IPAddress | None" = None
     if last is not None and range_set.contains(last):
         index = next(i for i, r in enumerate(ranges) if r.contains(last))
         current = last
@@ -59,7 +69,8 @@ def walk(range_set: RangeSet, last: object = None):
             yield current, rng
 
 
-def assign_requested(sets: "list[RangeSet]", requested: list) -> list:
+def assign_requested(sets: "list[RangeSet]",
+                     requested: "Iterable[IPAddress]") -> "list[IPAddress | None]":
     """For each set, the requested address it serves (or None); all must be used."""
     left = list(requested)
     chosen = []
@@ -76,7 +87,7 @@ def assign_requested(sets: "list[RangeSet]", requested: list) -> list:
     return chosen
 
 
-def check_requested(range_set: RangeSet, address: object) -> Range:
+def check_requested(range_set: RangeSet, address: "IPAddress") -> Range:
     """The range serving a requested address; its gateway is refused."""
     rng = range_set.range_for(address)
     if rng is None:
@@ -91,7 +102,7 @@ def unavailable(range_set: RangeSet, address: object) -> AddressUnavailable:
         f"requested IP address {address} is not available in range set {range_set}")
 
 
-def refuse_duplicate(range_set: RangeSet, held: list, container_id: str) -> None:
+def refuse_duplicate(range_set: RangeSet, held: "Iterable[IPAddress | None]", container_id: str) -> None:
     """An attachment gets one address per set: refuse a second one (spec: no ADD twice)."""
     for address in held:
         if address is not None and range_set.contains(address):

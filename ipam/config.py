@@ -103,7 +103,7 @@ class HostLocalIPAM(StoreIPAM):
     range_end: str | None = key("rangeEnd")
     gateway: str | None = key("gateway")
     ranges: list[list[RangeConf]] = key("ranges", [])
-    routes: list[dict] = key("routes", [])
+    routes: list[dict[str, object]] = key("routes", [])
     resolv_conf: str = key("resolvConf", "")
     RULES = (_routes,)
 
@@ -138,9 +138,7 @@ def _range_sets(conf: "HostLocalConf") -> None:
     sources = [[(r, f"runtimeConfig.ipRanges[{k}][{j}]") for j, r in enumerate(items)]
                for k, items in enumerate(conf.runtime_config.ip_ranges or [])]
     if ipam.subnet is not None:
-        legacy = RangeConf.parse({"subnet": ipam.subnet, "rangeStart": ipam.range_start,
-                                  "rangeEnd": ipam.range_end, "gateway": ipam.gateway})
-        sources.append([(legacy, "ipam")])
+        sources.append([(RangeConf.parse(ipam.raw, where="ipam."), "ipam")])  # its keys are ipam's
     else:
         stray = [k for k, v in (("rangeStart", ipam.range_start), ("rangeEnd", ipam.range_end),
                                 ("gateway", ipam.gateway)) if v]

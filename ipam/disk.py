@@ -42,7 +42,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
-_HINTS = {
+_HINTS: "dict[int | None, str]" = {  # looked up by OSError.errno, which may be None
     errno.EROFS: "the IPAM store is on a read-only filesystem",
     errno.ENOSPC: "the filesystem holding the IPAM store is full",
     errno.EDQUOT: "the disk quota of the IPAM store is exhausted",
@@ -120,7 +120,7 @@ class DiskStore(Store):
             self._dir = self._open_dir(self._create)
             if self._dir is not None:
                 self._lock = self._open_lock()
-                self._acquire()
+                self._acquire(self._lock)
                 self._names = set(os.listdir(self._dir))
                 self._sweep_temps()
         except OSError as exc:
@@ -193,16 +193,16 @@ class DiskStore(Store):
         return os.open(LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                        dir_fd=self._dir)
 
-    def _acquire(self) -> None:
+    def _acquire(self, lock: int) -> None:
         """flock(LOCK_EX) on `lock`, the reference's lock, waiting at most lock_timeout."""
-        if _try_lock(self._lock):
+        if _try_lock(lock):
             return
         import time
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.001
         while time.monotonic() < deadline:
             time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            if _try_lock(self._lock):
+            if _try_lock(lock):
                 return
             delay = min(delay * 2, 0.02)
         raise TryAgainLater(f"timed out after {self.lock_timeout:g}s waiting for the lock of {self.path}",

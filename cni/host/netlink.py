@@ -23,6 +23,30 @@ import struct
 
 from cni.errors import NetlinkFailure
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, Protocol
+
+    class Message(Protocol):
+        """A pyroute2 rtnl message (ifinfmsg, ifaddrmsg, rtmsg), as far as this module uses it.
+
+        pyroute2 has no type hints, and the type of a field or attribute depends on
+        its name: values are Any here, at the boundary, and typed where read (Link)."""
+
+        data: bytes
+
+        def __getitem__(self, key: str) -> Any: ...
+        def __setitem__(self, key: str, value: object) -> None: ...
+        def get_attr(self, name: str) -> Any: ...
+        def get_attrs(self, name: str) -> "list[Any]": ...
+        def encode(self) -> object: ...
+        def decode(self) -> object: ...
+
+    # A request's netlink attributes: [name, value] pairs, a value being a nested
+    # {"attrs": [...]} for a nested attribute.
+    Attrs = Sequence[Sequence[object]]
+
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
@@ -48,10 +72,10 @@ IFA_F_TENTATIVE = 0x40
 IFA_F_DADFAILED = 0x08
 IFA_F_NODAD = 0x02
 
-_classes: dict = {}
+_classes: "dict[str, Callable[..., Message]]" = {}
 
 
-def _load() -> dict:
+def _load() -> "dict[str, Callable[..., Message]]":
     """pyroute2's rtnl message classes (ifinfmsg, ifaddrmsg, rtmsg), once per exec.
 
     Why not a plain import: pyroute2/__init__.py imports every subsystem
@@ -83,14 +107,14 @@ class Link:
     __slots__ = ("index", "name", "kind", "mac", "flags", "mtu", "master", "operstate",
                  "peer_index", "msg")
 
-    def __init__(self, msg: object) -> None:
-        get = msg.get_attr  # type: ignore[attr-defined]
+    def __init__(self, msg: "Message") -> None:
+        get = msg.get_attr
         info = get("IFLA_LINKINFO")
-        self.index: int = msg["index"]  # type: ignore[index]
+        self.index: int = msg["index"]
         self.name: str = get("IFLA_IFNAME") or ""
         self.kind: str = (info.get_attr("IFLA_INFO_KIND") if info else None) or ""
         self.mac: str = get("IFLA_ADDRESS") or ""
-        self.flags: int = msg["flags"]  # type: ignore[index]
+        self.flags: int = msg["flags"]
         self.mtu: int = get("IFLA_MTU") or 0
         self.master: int = get("IFLA_MASTER") or 0
         self.operstate: str = get("IFLA_OPERSTATE") or ""
@@ -134,8 +158,8 @@ class Netlink:
 
     # -- transport ------------------------------------------------------------
 
-    def request(self, kind: str, msg_type: int, fields: dict, attrs: list,
-                flags: int = NLM_F_ACK, what: str = "netlink request") -> list:
+    def request(self, kind: str, msg_type: int, fields: "Mapping[str, object]", attrs: "Attrs",
+                flags: int = NLM_F_ACK, what: str = "netlink request") -> "list[Message]":
         """Send one message; return the decoded replies (a dump) or [] (an ack)."""
         msg = _classes[kind]()
         for key, value in fields.items():
@@ -149,8 +173,8 @@ class Netlink:
         self.sock.send(msg.data)
         return self._receive(kind, what)
 
-    def _receive(self, kind: str, what: str) -> list:
-        replies = []
+    def _receive(self, kind: str, what: str) -> "list[Message]":
+        replies: "list[Message]" = []
         while True:
             data = self.sock.recv(1 << 20)
             offset = 0
@@ -194,7 +218,7 @@ class Netlink:
                                               what="dump links")]
 
     def set_link(self, index: int, what: str, flags: int = 0, change: int = 0,
-                 attrs: "list | None" = None) -> None:
+                 attrs: "Attrs | None" = None) -> None:
         self.request("link", RTM_NEWLINK, {"index": index, "flags": flags, "change": change},
                      attrs or [], what=what)
 
@@ -217,9 +241,9 @@ class Netlink:
     def create_bridge(self, name: str, mtu: int = 0, vlan_filtering: bool = False) -> bool:
         """Create a bridge; False when a link of that name already exists (EEXIST)."""
         data = [["IFLA_BR_VLAN_FILTERING", 1]] if vlan_filtering else []
-        attrs: list = [["IFLA_IFNAME", name],
-                       ["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge"],
-                                                    ["IFLA_INFO_DATA", {"attrs": data}]]}]]
+        attrs: "list[list[object]]" = [["IFLA_IFNAME", name],
+                                       ["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge"],
+                                                                    ["IFLA_INFO_DATA", {"attrs": data}]]}]]
         if mtu:
             attrs.append(["IFLA_MTU", mtu])
         try:
@@ -235,7 +259,7 @@ class Netlink:
                     peer_mac: str = "") -> None:
         """Create the pair `name` (here) + `peer` (in the namespace of `peer_netns_fd`,
         or here when -1) in one request. EEXIST (either name taken) raises KernelError."""
-        peer_attrs: list = [["IFLA_IFNAME", peer]]
+        peer_attrs: "list[list[object]]" = [["IFLA_IFNAME", peer]]
         if peer_netns_fd >= 0:
             peer_attrs.append(["IFLA_NET_NS_FD", peer_netns_fd])
         if peer_mac:
@@ -244,7 +268,7 @@ class Netlink:
             peer_attrs.append(["IFLA_MTU", mtu])
         info = {"attrs": [["IFLA_INFO_KIND", "veth"],
                           ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
-        attrs: list = [["IFLA_IFNAME", name], ["IFLA_LINKINFO", info]]
+        attrs: "list[list[object]]" = [["IFLA_IFNAME", name], ["IFLA_LINKINFO", info]]
         if mtu:
             attrs.append(["IFLA_MTU", mtu])
         self.request("link", RTM_NEWLINK, {}, attrs, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -288,7 +312,7 @@ class Netlink:
 
     def bridge_vlan(self, index: int, entries: "list[tuple[int, int]]", add: bool = True) -> None:
         """Add (or delete) (vid, flags) entries on a bridge port, in one request."""
-        attrs: list = [["IFLA_BRIDGE_FLAGS", BRIDGE_FLAGS_MASTER]]
+        attrs: "list[list[object]]" = [["IFLA_BRIDGE_FLAGS", BRIDGE_FLAGS_MASTER]]
         attrs += [["IFLA_BRIDGE_VLAN_INFO", {"flags": flags, "vid": vid}] for vid, flags in entries]
         self.request("link", RTM_SETLINK if add else RTM_DELLINK,
                      {"family": AF_BRIDGE, "index": index}, [["IFLA_AF_SPEC", {"attrs": attrs}]],
@@ -316,7 +340,7 @@ class Netlink:
         makes an IPv6 address usable at once instead of tentative during DAD."""
         address, prefix = cidr.split("/")
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        attrs: list = [["IFA_LOCAL", address], ["IFA_ADDRESS", address]]
+        attrs: "list[list[object]]" = [["IFA_LOCAL", address], ["IFA_ADDRESS", address]]
         if family == socket.AF_INET:
             attrs.append(["IFA_BROADCAST", _broadcast(address, int(prefix))])
         elif nodad:
@@ -340,15 +364,6 @@ class Netlink:
 
     # -- routes ---------------------------------------------------------------
 
-    def routes(self, family: int = socket.AF_INET, table: int = 254) -> list:
-        """Decoded route messages of one family in one table (main by default)."""
-        out = []
-        for m in self.request("route", RTM_GETROUTE, {"family": family}, [], flags=NLM_F_DUMP,
-                              what="dump routes"):
-            if (m.get_attr("RTA_TABLE") or m["table"]) == table:
-                out.append(m)
-        return out
-
     def add_route(self, dst: str, index: int, gw: str = "", priority: int = 0,
                   table: "int | None" = None, scope: "int | None" = None, mtu: int = 0,
                   advmss: int = 0) -> None:
@@ -356,7 +371,7 @@ class Netlink:
         several routes per prefix may coexist; an identical one is not an error)."""
         net, prefix = dst.split("/")
         family = socket.AF_INET6 if ":" in net else socket.AF_INET
-        attrs: list = [["RTA_OIF", index]]
+        attrs: "list[list[object]]" = [["RTA_OIF", index]]
         if int(prefix) or (net not in ("0.0.0.0", "::")):
             attrs.append(["RTA_DST", net])
         if gw:

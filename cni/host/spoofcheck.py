@@ -60,23 +60,30 @@ def _state(nft: str) -> "tuple[set[str], list[tuple[str, int, str]]]":
     return chains, rules
 
 
-def _apply(nft: str, commands: list) -> None:
+def _apply(nft: str, commands: "list[dict[str, object]]") -> None:
     run_tool([nft, "-j", "-f", "-"], json.dumps({"nftables": commands}).encode(),
              what="nft (macspoofchk)")
 
 
-def _rule(chain: str, comment: str, *expr: dict) -> dict:
+def _rule(chain: str, comment: str, *expr: "dict[str, object]") -> "dict[str, object]":
     return {"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain,
                              "comment": comment, "expr": list(expr)}}}
 
 
-def _removal(ref: str, chains: "set[str]", rules: list) -> list:
-    """Commands deleting this attachment's base-chain rule(s) and its two chains."""
+def _base_rules_removal(ref: str,
+                        rules: "list[tuple[str, int, str]]") -> "list[dict[str, object]]":
+    """Commands deleting this attachment's rule(s) in the base chain."""
     comment = "macspoofchk-" + ref
+    return [{"delete": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain,
+                                 "handle": handle}}}
+            for chain, handle, c in rules if chain == BASE and c == comment]
+
+
+def _removal(ref: str, chains: "set[str]",
+             rules: "list[tuple[str, int, str]]") -> "list[dict[str, object]]":
+    """Commands deleting this attachment's base-chain rule(s) and its two chains."""
     iface, mac = _chains(ref)
-    out: list = [{"delete": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain,
-                                      "handle": handle}}}
-                 for chain, handle, c in rules if chain == BASE and c == comment]
+    out = _base_rules_removal(ref, rules)
     present = [name for name in (iface, mac) if name in chains]
     out += [{"flush": {"chain": {"family": FAMILY, "table": TABLE, "name": n}}} for n in present]
     out += [{"delete": {"chain": {"family": FAMILY, "table": TABLE, "name": n}}} for n in present]
@@ -86,12 +93,9 @@ def _removal(ref: str, chains: "set[str]", rules: list) -> list:
 def setup(host_ifname: str, mac: str, ref: str) -> None:
     """Install the rules in one transaction (replacing any left by an earlier ADD)."""
     nft = _nft()
-    chains, rules = _state(nft)
+    _, rules = _state(nft)
     comment = "macspoofchk-" + ref
     iface, mac_chain = _chains(ref)
-    stale = [{"delete": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain,
-                                  "handle": handle}}}
-             for chain, handle, c in rules if chain == BASE and c == comment]
     chain = {"family": FAMILY, "table": TABLE}
     _apply(nft, [
         {"add": {"table": {"family": FAMILY, "name": TABLE}}},
@@ -101,7 +105,7 @@ def setup(host_ifname: str, mac: str, ref: str) -> None:
         {"add": {"chain": dict(chain, name=mac_chain)}},
         {"flush": {"chain": dict(chain, name=iface)}},
         {"flush": {"chain": dict(chain, name=mac_chain)}},
-        *stale,
+        *_base_rules_removal(ref, rules),  # replaced: an earlier ADD may have left one
         _rule(BASE, comment, {"match": {"op": "==", "left": {"meta": {"key": "iifname"}},
                                         "right": host_ifname}}, {"jump": {"target": iface}}),
         _rule(iface, comment, {"jump": {"target": mac_chain}}),

@@ -24,7 +24,7 @@ ROOT = "/proc/sys/net"
 
 
 def _path(*parts: str) -> str:
-    return "/".join((ROOT,) + parts)
+    return "/".join((ROOT, *parts))
 
 
 def read(*parts: str) -> "str | None":

@@ -65,6 +65,10 @@ from cni.request import Request
 from cni.schema import Config, key
 from cni.types import Interface, IPConfig, Result, Route
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 NAME = "bridge"
 DEFAULT_BRIDGE = "cni0"
 VETH_NAME_TRIES = 10
@@ -263,13 +267,13 @@ class Undo:
     __slots__ = ("steps", "step")
 
     def __init__(self) -> None:
-        self.steps: list = []
+        self.steps: "list[tuple[str, Callable[..., object], tuple[object, ...]]]" = []
         self.step = "parse config"
 
     def at(self, step: str) -> None:
         self.step = step
 
-    def push(self, what: str, fn: object, *args: object) -> None:
+    def push(self, what: str, fn: "Callable[..., object]", *args: object) -> None:
         self.steps.append((what, fn, args))
 
     def rollback(self) -> "list[str]":
@@ -307,24 +311,28 @@ def add(req: Request) -> Result:
 
 
 class _Attachment:
-    """What one ADD works on: the host socket, the container namespace and socket."""
+    """What one ADD works on: the host socket, the container namespace and socket, and
+    the links as the steps make them (`bridge`, `veth`, `container`: each is set by its
+    step, and no step reads one before that)."""
 
     __slots__ = ("req", "conf", "host", "fd", "ctr", "bridge", "bridge_mac", "veth", "container")
+
+    bridge: "Link"
+    veth: "Link"
+    container: "Link"
 
     def __init__(self, req: Request, conf: BridgeConf, host: Netlink) -> None:
         self.req, self.conf, self.host = req, conf, host
         self.fd = -1
-        self.ctr: "Netlink | None" = None
-        self.bridge: "Link | None" = None
+        self.ctr: "Netlink | None" = None  # for close(); the steps get it from open_container()
         self.bridge_mac = ""
-        self.veth: "Link | None" = None
-        self.container: "Link | None" = None
 
-    def open_container(self) -> None:
+    def open_container(self) -> Netlink:
         """Open CNI_NETNS, and a netlink socket bound to it (it stays bound after we leave)."""
         self.fd = open_netns(self.req.netns)
         with netns.inside(self.fd):
-            self.ctr = Netlink()
+            self.ctr = ctr = Netlink()
+        return ctr
 
     def close(self) -> None:
         if self.ctr is not None:
@@ -336,8 +344,8 @@ class _Attachment:
 def _add(ctx: _Attachment, undo: Undo) -> Result:
     req, conf = ctx.req, ctx.conf
     undo.at("open netns")
-    ctx.open_container()
-    if ctx.ctr.link(req.ifname) is not None:
+    ctr = ctx.open_container()
+    if ctr.link(req.ifname) is not None:
         raise InterfaceExists(f"container veth name provided ({req.ifname}) already exists")
     ipam = None
     if conf.layer3:  # before the bridge: a refused allocation leaves no host state at all
@@ -345,7 +353,7 @@ def _add(ctx: _Attachment, undo: Undo) -> Result:
         ipam = ipam_call("ADD", conf, req)
         undo.push("IPAM reservation", ipam_call, "DEL", conf, req)
         faults.point("add.ipam-reserved")
-        if not ipam.ips:
+        if ipam is None or not ipam.ips:
             raise DelegateFailure("IPAM plugin returned missing IP config")
     undo.at("ensure bridge")
     ctx.bridge, ctx.bridge_mac = _ensure_bridge(ctx.host, conf)
@@ -356,27 +364,30 @@ def _add(ctx: _Attachment, undo: Undo) -> Result:
     _attach_port(ctx.host, ctx.veth, ctx.bridge, conf, vlan=conf.vlan, trunk=conf.vlan_trunk,
                  hairpin=conf.hairpin, isolated=conf.port_isolation)
     faults.point("add.bridge-attached")
-    ctx.container = ctx.ctr.link(req.ifname)
+    container = ctr.link(req.ifname)
+    if container is None:
+        raise NetlinkFailure(f"failed to lookup {req.ifname!r}: Link not found")
+    ctx.container = container
     if conf.macspoofchk:
         undo.at("macspoofchk")
         _spoofcheck_setup(ctx, undo)
     result = _skeleton(ctx, ipam)
     if conf.layer3:
-        _add_layer3(ctx, result, undo)
+        _add_layer3(ctx, ctr, result, undo)
     elif not conf.disable_container_iface:
         undo.at("set container interface up")
-        ctx.ctr.set_up(ctx.container.index)
+        ctr.set_up(ctx.container.index)
     undo.at("wait for bridge port")
     _finish(ctx, result)
     result.to_dict(conf.net.cni_version)  # fails here, inside the undo scope, if not convertible
     return result
 
 
-def _add_layer3(ctx: _Attachment, result: Result, undo: Undo) -> None:
+def _add_layer3(ctx: _Attachment, ctr: Netlink, result: Result, undo: Undo) -> None:
     conf = ctx.conf
     gateways = _calc_gateways(result, conf)
     undo.at("configure container interface")
-    _configure_container(ctx, result)
+    _configure_container(ctx, ctr, result)
     faults.point("add.addresses-configured")
     if conf.is_gateway and any(gateways.values()):
         undo.at("gateway address")
@@ -521,9 +532,9 @@ def _calc_gateways(result: Result, conf: BridgeConf) -> "dict[int, list[str]]":
     return gateways
 
 
-def _configure_container(ctx: _Attachment, result: Result) -> None:
+def _configure_container(ctx: _Attachment, ctr: Netlink, result: Result) -> None:
     """Sysctls, addresses, up, DAD settle, routes in the container (reference ConfigureIface)."""
-    ifname, ctr, index = ctx.req.ifname, ctx.ctr, ctx.container.index
+    ifname, index = ctx.req.ifname, ctx.container.index
     has_v6 = any(ip.family == 6 for ip in result.ips)
     with netns.inside(ctx.fd):  # /proc/sys/net follows the caller's namespace
         sysctl.set_dad(ifname, ctx.conf.enable_dad)
@@ -630,6 +641,7 @@ def _finish(ctx: _Attachment, result: Result) -> None:
 
 def _wait_port(host: Netlink, veth: Link) -> Link:
     import time
+    state = veth.operstate
     for delay in PORT_WAIT:
         time.sleep(delay)
         link = host.link(index=veth.index)
@@ -637,7 +649,8 @@ def _wait_port(host: Netlink, veth: Link) -> Link:
             raise NetlinkFailure(f"host veth {veth.name!r} vanished")
         if link.operstate == "UP":
             return link
-    raise NetlinkFailure(f"bridge port in error state: {link.operstate.lower()}")
+        state = link.operstate
+    raise NetlinkFailure(f"bridge port in error state: {state.lower()}")
 
 
 # -- DEL -------------------------------------------------------------------------------
@@ -665,7 +678,7 @@ def delete(req: Request) -> None:
     _raise_all(errors)
 
 
-def _attempt(errors: "list[CNIError]", fn: object, *args: object) -> None:
+def _attempt(errors: "list[CNIError]", fn: "Callable[..., object]", *args: object) -> None:
     try:
         fn(*args)
     except CNIError as exc:
@@ -760,9 +773,9 @@ def _is_ours(link: Link, host: Netlink, conf: BridgeConf, req: Request) -> bool:
 
 def check(req: Request) -> None:
     conf = load(req)
-    if conf.net.prev_result_raw is None:
+    prev = conf.net.prev_result()  # None exactly when prevResult is absent
+    if prev is None:
         raise InvalidConfig("Required prevResult missing")
-    prev = conf.net.prev_result()
     fd = open_netns(req.netns)
     try:
         if conf.layer3:  # the reference also delegates in L2 mode and fails there
@@ -829,6 +842,8 @@ def _check_addresses(prev: Result, ifname: str, ctr: Netlink) -> None:
     """Every prevResult address is on the interface, with a route to its subnet."""
     import ipaddress
     link = ctr.link(ifname)
+    if link is None:  # _check_links found it; only a concurrent delete gets here
+        raise CheckFailed(f"Interface name {ifname} not found")
     present = {a for a, _, _ in ctr.addresses(link.index)}
     for ip in prev.ips:
         if ip.address not in present:

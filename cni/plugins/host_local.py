@@ -30,6 +30,10 @@ from ipam.disk import DiskStore
 from ipam.ranges import parse_ip_or_none
 from ipam.store import Store, release_all
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+if TYPE_CHECKING:
+    from ipam.ranges import IPAddress, Range, RangeSet
+
 NAME = "host-local"
 CONFIG = config.HostLocalConf
 
@@ -43,13 +47,13 @@ def add(req: Request) -> Result:
     return Result(cfg.cni_version, ips=ips, routes=cfg.routes, dns=dns)
 
 
-def reserve_all(store: Store, range_sets: list, wanted: list, container_id: str,
-                ifname: str) -> "list[IPConfig]":
+def reserve_all(store: Store, range_sets: "list[RangeSet]", wanted: "list[IPAddress | None]",
+                container_id: str, ifname: str) -> "list[IPConfig]":
     """One address per set, made durable; on any failure none of them stays reserved."""
     reserved: "list[str]" = []
     ips = []
     try:
-        for index, (range_set, want) in enumerate(zip(range_sets, wanted)):
+        for index, (range_set, want) in enumerate(zip(range_sets, wanted, strict=True)):
             address, rng = reserve_one(store, index, range_set, want, container_id, ifname)
             reserved.append(str(address))
             ips.append(IPConfig(f"{address}/{rng.prefixlen}", str(rng.gateway)))
@@ -60,8 +64,8 @@ def reserve_all(store: Store, range_sets: list, wanted: list, container_id: str,
     return ips
 
 
-def reserve_one(store: Store, index: int, range_set: object, want: object,
-                container_id: str, ifname: str) -> tuple:
+def reserve_one(store: Store, index: int, range_set: "RangeSet", want: "IPAddress | None",
+                container_id: str, ifname: str) -> "tuple[IPAddress, Range]":
     """The address of set `index` for this attachment, as (address, range)."""
     try:
         if want is not None:

@@ -28,9 +28,15 @@ from cni.errors import CNIError
 
 TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeVar
 
-    from cni.tool.libcni import Attachment, CacheEntry
+    from cni.tool.ipam_views import Cached, Finding, NetworkView
+    from cni.tool.libcni import Attachment, CacheEntry, NetworkList, Runtime
+    from cni.tool.netns_scan import Scan
+
+    F = TypeVar("F", bound="Callable[..., object]")  # a command function, under decoration
+    T = TypeVar("T")
 
 EXIT_CODES = ("\b\nExit status:\n  0  success\n  1  a plugin or the operation failed\n"
               "  2  usage error (bad option or argument)")
@@ -96,18 +102,18 @@ ATTACHMENT = (
 )
 
 
-def _runtime_options(attachment: bool):
+def _runtime_options(attachment: bool) -> "Callable[[F], F]":
     """The options of the runtime verbs; cnitool's environment variables work too."""
     options = (CONF_DIR, CNI_PATH, CACHE_DIR, *(ATTACHMENT if attachment else ()))
 
-    def decorate(f):
+    def decorate(f: "F") -> "F":
         for option in reversed(options):
             f = option(f)
         return f
     return decorate
 
 
-def _setup(network: str, conf_dir: str, cni_path: str, cache_dir: str) -> tuple:
+def _setup(network: str, conf_dir: str, cni_path: str, cache_dir: str) -> "tuple[Runtime, NetworkList]":
     from cni.tool import libcni
     try:
         net = libcni.find_network(network, conf_dir)
@@ -131,7 +137,7 @@ def _attachment(netns: str, ifname: str, container_id: "str | None", cni_args: s
         raise failure(exc) from exc
 
 
-def _run(action: "Any", *args: object) -> "Any":
+def _run(action: "Callable[..., T]", *args: object) -> "T":
     try:
         return action(*args)
     except CNIError as exc:
@@ -257,7 +263,7 @@ def ipam() -> None:
     """Inspect and repair host-local IPAM state (the reference's on-disk format)."""
 
 
-def _ipam_options(f):
+def _ipam_options(f: "F") -> "F":
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
     f = CONF_DIR(f)
     f = click.option("--data-dir", metavar="DIR",
@@ -266,7 +272,7 @@ def _ipam_options(f):
     return click.argument("network", required=False)(f)
 
 
-def _views(network: "str | None", data_dir: "str | None", conf_dir: str) -> list:
+def _views(network: "str | None", data_dir: "str | None", conf_dir: str) -> "list[NetworkView]":
     from cni.tool import ipam_views
     try:
         return ipam_views.views(network, data_dir, conf_dir)
@@ -303,13 +309,14 @@ def ipam_ls(network: "str | None", data_dir: "str | None", conf_dir: str, as_jso
             click.echo(f"({v.name}: no config in {conf_dir}, utilisation unknown)", err=True)
 
 
-def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
+def _findings(network: "str | None", data_dir: "str | None", conf_dir: str, cache_dir: str,
+              min_age: float) -> "list[Finding]":
     from cni.tool import ipam_views, netns_scan
     if not netns_scan.can_probe():
         raise Failed("looking inside network namespaces needs root")
     views = _views(network, data_dir, conf_dir)
     cached = _cached(cache_dir)
-    scans: dict = {}  # one walk through the namespaces per bridge (it filters the host veths)
+    scans: "dict[str, Scan]" = {}  # one walk through the namespaces per bridge (it filters the host veths)
     for v in views:
         if v.bridge not in scans:
             scans[v.bridge] = netns_scan.scan(_netns_of(cached), v.bridge)
@@ -317,14 +324,14 @@ def _findings(network, data_dir, conf_dir, cache_dir, min_age) -> list:
             for f in ipam_views.classify(v, cached, scans[v.bridge], min_age=min_age)]
 
 
-def _cached(cache_dir: str) -> dict:
+def _cached(cache_dir: str) -> "Cached":
     """(network, container ID, ifname) -> (netns path, alive) for every cache entry."""
     from cni.tool import libcni, netns_scan
     return {e.key(): (e.netns, netns_scan.alive(e.netns))
             for e in libcni.ResultCache(cache_dir).entries() if not e.problem}
 
 
-def _netns_of(cached: dict) -> "list[str]":
+def _netns_of(cached: "Cached") -> "list[str]":
     return sorted({netns for netns, alive in cached.values() if alive})
 
 
@@ -351,7 +358,7 @@ def ipam_leaks(network: "str | None", data_dir: "str | None", conf_dir: str, cac
     _show_findings(findings, as_json)
 
 
-def _show_findings(findings: list, as_json: bool) -> None:
+def _show_findings(findings: "list[Finding]", as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"leaks": [f.to_dict() for f in findings]}, indent=2))
         return
@@ -407,9 +414,9 @@ def _age(seconds: float) -> str:
 
 
 def _table(header: "list[str]", rows: "list[list[str]]") -> None:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     for row in [header, *rows]:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 # -- lint ------------------------------------------------------------------------

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from cni.netconf import NetConf
     from cni.tool.libcni import NetworkList
     from cni.tool.netns_scan import Scan
+    from ipam.ranges import RangeSet
+
+    # (network, container ID, ifname) -> (netns path, netns alive), from the libcni cache
+    Cached = dict[tuple[str, str, str], tuple[str, bool]]
 
 LEAKED = ("stale", "leak", "corrupt", "unsure")
 
@@ -58,7 +62,7 @@ class RangeUse:
     def percent(self) -> float:
         return 100.0 * self.used / self.size if self.size else 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> "dict[str, object]":
         return {"set": self.set_index, "subnet": self.subnet, "range": self.range,
                 "gateway": self.gateway, "size": self.size, "used": self.used}
 
@@ -79,7 +83,7 @@ class NetworkView:
         self.lock_timeout = _config.DEFAULT_LOCK_TIMEOUT
         self.note = ""
 
-    def to_dict(self, now: "float | None" = None) -> dict:
+    def to_dict(self, now: "float | None" = None) -> "dict[str, object]":
         now = time.time() if now is None else now
         return {"name": self.name, "dataDir": self.data_dir, "config": self.source or None,
                 "allocations": [_allocation_dict(a, now) for a in self.allocations],
@@ -87,7 +91,7 @@ class NetworkView:
                 **({"note": self.note} if self.note else {})}
 
 
-def _allocation_dict(a: Allocation, now: float) -> dict:
+def _allocation_dict(a: Allocation, now: float) -> "dict[str, object]":
     return {"ip": a.ip, "containerID": a.container_id, "ifname": a.ifname,
             "mtime": a.mtime, "ageSeconds": int(max(0, now - a.mtime)), "problem": a.problem}
 
@@ -111,10 +115,10 @@ def views(network: "str | None", data_dir: "str | None", conf_dir: str) -> "list
     return [_view(name, root, configs.get(name)) for name, root in sorted(places.items())]
 
 
-def _configs(conf_dir: str) -> dict:
+def _configs(conf_dir: str) -> "dict[str, NetworkList]":
     """network name -> NetworkList, first file wins; unreadable files are skipped here."""
     from cni.tool import libcni
-    found: dict = {}
+    found: "dict[str, NetworkList]" = {}
     for path in libcni.conf_files(conf_dir):
         try:
             network = libcni.load_file(path, conf_dir)
@@ -184,7 +188,7 @@ def _view(name: str, data_dir: str, network: "NetworkList | None") -> NetworkVie
     return view
 
 
-def _utilisation(range_sets: list, allocations: "list[Allocation]") -> "list[RangeUse]":
+def _utilisation(range_sets: "list[RangeSet]", allocations: "list[Allocation]") -> "list[RangeUse]":
     addresses = []
     for a in allocations:
         try:
@@ -217,12 +221,12 @@ class Finding:
     def leaked(self) -> bool:
         return self.kind in LEAKED
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> "dict[str, object]":
         return {"network": self.network, **_allocation_dict(self.allocation, time.time()),
                 "kind": self.kind, "evidence": list(self.evidence)}
 
 
-def classify(view: NetworkView, cached: dict, scan: "Scan", min_age: float = 60.0,
+def classify(view: NetworkView, cached: "Cached", scan: "Scan", min_age: float = 60.0,
              now: "float | None" = None) -> "list[Finding]":
     """A verdict per allocation of `view`.
 
@@ -237,7 +241,8 @@ def classify(view: NetworkView, cached: dict, scan: "Scan", min_age: float = 60.
             for a in view.allocations]
 
 
-def _cache_state(a: Allocation, attachments: dict) -> "tuple[str, bool] | None":
+def _cache_state(a: Allocation,
+                 attachments: "dict[tuple[str, str], tuple[str, bool]]") -> "tuple[str, bool] | None":
     """The cached attachment that owns `a` (a legacy file: any of its container's)."""
     if a.problem:
         return None

@@ -56,8 +56,8 @@ from cni.types import Result
 
 TYPE_CHECKING = False  # typing stays unimported at run time; type checkers read this as True
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import TextIO
+    from collections.abc import Callable, Mapping
+    from typing import Any, TextIO
 
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
@@ -73,11 +73,11 @@ class NetworkList:
     __slots__ = ("name", "cni_version", "disable_check", "disable_gc", "plugins", "data",
                  "source")
 
-    def __init__(self, name: str, cni_version: str, plugins: "list[dict]", data: bytes,
+    def __init__(self, name: str, cni_version: str, plugins: "list[dict[str, Any]]", data: bytes,
                  source: str = "", disable_check: bool = False, disable_gc: bool = False) -> None:
         self.name = name
         self.cni_version = cni_version
-        self.plugins = plugins
+        self.plugins = plugins  # arbitrary JSON, each with a `type` parse_list has checked
         self.data = data  # the bytes libcni caches as `config`
         self.source = source
         self.disable_check = disable_check
@@ -94,7 +94,7 @@ class Attachment:
 
     def __init__(self, container_id: str, netns: str, ifname: str,
                  args: "list[tuple[str, str]] | None" = None,
-                 capability_args: "dict | None" = None) -> None:
+                 capability_args: "dict[str, object] | None" = None) -> None:
         self.container_id = container_id
         self.netns = netns
         self.ifname = ifname
@@ -134,7 +134,7 @@ def parse_list(data: bytes, source: str = "<bytes>", conf_dir: str = "") -> Netw
                        disable_gc=_flag(raw, "disableGC", source))
 
 
-def _wrap_single(raw: dict, source: str) -> NetworkList:
+def _wrap_single(raw: "dict[str, object]", source: str) -> NetworkList:
     """A deprecated single-plugin .conf becomes a one-plugin list (libcni ConfListFromConf:
     only its name and cniVersion reach the list, so its cniVersions is not negotiated)."""
     validate.plugin_type(raw.get("type"))
@@ -144,7 +144,7 @@ def _wrap_single(raw: dict, source: str) -> NetworkList:
     return NetworkList(name, negotiate(wrapped, source), [raw], data, source)
 
 
-def negotiate(raw: dict, source: str = "config") -> str:
+def negotiate(raw: "dict[str, object]", source: str = "config") -> str:
     """The version to run: the highest supported one of cniVersion and cniVersions."""
     declared = raw.get("cniVersion")
     versions = raw.get("cniVersions") or []
@@ -160,13 +160,13 @@ def negotiate(raw: dict, source: str = "config") -> str:
         except DecodingFailure as exc:
             raise InvalidConfig(f"{source}: invalid cniVersions entry {v!r}", exc.msg,
                                 field=f"cniVersions[{i}]") from exc
-    candidates = [v for v in [declared, *versions] if v in _version.SUPPORTED]
+    candidates: "list[str]" = [v for v in [declared, *versions] if v in _version.SUPPORTED]
     if not candidates:
         return declared  # the plugins will refuse it with code 1, naming what they support
     return max(candidates, key=_version.parse)
 
 
-def _flag(raw: dict, key: str, source: str) -> bool:
+def _flag(raw: "dict[str, object]", key: str, source: str) -> bool:
     """libcni's booleans: true/false, or the strings "true"/"false" in any case."""
     value = raw.get(key, False)
     if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -176,7 +176,7 @@ def _flag(raw: dict, key: str, source: str) -> bool:
     return value
 
 
-def _subdir_plugins(conf_dir: str, name: str) -> "list[dict]":
+def _subdir_plugins(conf_dir: str, name: str) -> "list[dict[str, object]]":
     """Plugin objects from `<conf_dir>/<name>/*.conf`, in file-name order (libcni 1.3)."""
     directory = os.path.join(conf_dir, name)
     if not os.path.isdir(directory):
@@ -233,7 +233,7 @@ def _read(path: str) -> bytes:
     return data
 
 
-def _json_object(data: bytes, source: str) -> dict:
+def _json_object(data: bytes, source: str) -> "dict[str, object]":
     try:
         raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -243,8 +243,10 @@ def _json_object(data: bytes, source: str) -> dict:
     return raw
 
 
-def plugin_config(network: NetworkList, plugin: dict, prev_result: "dict | None" = None,
-                  attachment: "Attachment | None" = None, extra: "dict | None" = None) -> bytes:
+def plugin_config(network: NetworkList, plugin: "dict[str, object]",
+                  prev_result: "dict[str, object] | None" = None,
+                  attachment: "Attachment | None" = None,
+                  extra: "Mapping[str, object] | None" = None) -> bytes:
     """The stdin of one plugin, built as libcni's buildOneConfig/injectRuntimeConfig."""
     conf = dict(plugin)
     conf["name"] = network.name
@@ -263,7 +265,7 @@ def plugin_config(network: NetworkList, plugin: dict, prev_result: "dict | None"
     return json.dumps(conf).encode()
 
 
-def describe(plugin: dict) -> str:
+def describe(plugin: "dict[str, object]") -> str:
     """How libcni names a plugin in its errors: type="bridge" (name="..." if set)."""
     out = f"type={json.dumps(plugin.get('type', ''))}"
     if plugin.get("name"):
@@ -284,9 +286,9 @@ class CacheEntry:
         self.path = path
         self.network = self.container_id = self.ifname = self.netns = ""
         self.args: "list[tuple[str, str]]" = []
-        self.capability_args: dict = {}
+        self.capability_args: "dict[str, object]" = {}
         self.config = b""
-        self.result: "dict | None" = None
+        self.result: "dict[str, object] | None" = None
         self.problem = ""
 
     def attachment(self) -> Attachment:
@@ -308,10 +310,10 @@ class ResultCache:
         attachment.validate()
         return os.path.join(self.dir, f"{network}-{attachment.container_id}-{attachment.ifname}")
 
-    def write(self, network: NetworkList, attachment: Attachment, result: dict) -> str:
-        entry: dict = {"kind": CACHE_KIND, "containerId": attachment.container_id,
-                       "config": base64.b64encode(network.data).decode(),
-                       "ifName": attachment.ifname, "networkName": network.name}
+    def write(self, network: NetworkList, attachment: Attachment, result: "dict[str, object]") -> str:
+        entry: "dict[str, object]" = {"kind": CACHE_KIND, "containerId": attachment.container_id,
+                                      "config": base64.b64encode(network.data).decode(),
+                                      "ifName": attachment.ifname, "networkName": network.name}
         if attachment.netns:
             entry["netns"] = attachment.netns
         if attachment.args:
@@ -378,7 +380,9 @@ def load_entry(path: str) -> CacheEntry:
     return entry
 
 
-def _fill(entry: CacheEntry, raw: dict) -> None:
+def _fill(entry: CacheEntry, raw: "dict[str, Any]") -> None:
+    """The fields of a cniCacheV1 object (arbitrary JSON: a value of the wrong shape
+    raises TypeError or ValueError, which load_entry reports as `problem`)."""
     entry.network = validate.network_name(raw.get("networkName"))
     entry.container_id = validate.container_id(str(raw.get("containerId", "")))
     entry.ifname = validate.ifname(str(raw.get("ifName", "")))
@@ -393,7 +397,7 @@ def _fill(entry: CacheEntry, raw: dict) -> None:
     entry.result = result if isinstance(result, dict) else None
 
 
-def cached_prev_result(entry: "CacheEntry | None", cni_version: str) -> "dict | None":
+def cached_prev_result(entry: "CacheEntry | None", cni_version: str) -> "dict[str, object] | None":
     """The cached result converted to the list's version (libcni getCachedResult)."""
     if entry is None or entry.result is None:
         return None
@@ -406,7 +410,7 @@ def cached_prev_result(entry: "CacheEntry | None", cni_version: str) -> "dict | 
 class Runtime:
     """Runs network lists with plugins from `path`, caching results in `cache`."""
 
-    def __init__(self, path: "list[str]", cache: ResultCache, env: "dict | None" = None,
+    def __init__(self, path: "list[str]", cache: ResultCache, env: "dict[str, str] | None" = None,
                  stderr: "TextIO | None" = None) -> None:
         self.path = [p for p in path if p]
         self.cache = cache
@@ -415,10 +419,10 @@ class Runtime:
 
     # -- verbs --
 
-    def add(self, network: NetworkList, attachment: Attachment) -> dict:
+    def add(self, network: NetworkList, attachment: Attachment) -> "dict[str, object]":
         """ADD each plugin in order, chaining results; cache and return the final result."""
         attachment.validate()
-        result: "dict | None" = None
+        result: "dict[str, object] | None" = None
         for plugin in network.plugins:
             stdin = plugin_config(network, plugin, result, attachment)
             result = self._chain(plugin, "ADD", stdin, attachment, network)
@@ -465,7 +469,7 @@ class Runtime:
         return True
 
     def gc(self, network: NetworkList, is_valid: "Callable[[CacheEntry], bool]",
-           also_valid: "list[tuple[str, str]] | None" = None) -> "tuple[list, list[CNIError]]":
+           also_valid: "list[tuple[str, str]] | None" = None) -> "tuple[list[CacheEntry], list[CNIError]]":
         """DEL cached attachments `is_valid(entry)` rejects, then GC each plugin.
 
         The plugins' valid attachments are the ones still cached plus `also_valid`
@@ -508,9 +512,9 @@ class Runtime:
 
     # -- exec --
 
-    def _chain(self, plugin: dict, command: str, stdin: bytes,
+    def _chain(self, plugin: "dict[str, Any]", command: str, stdin: bytes,
                attachment: "Attachment | None" = None,
-               network: "NetworkList | None" = None) -> "dict | None":
+               network: "NetworkList | None" = None) -> "dict[str, object] | None":
         """One plugin of the chain; its error carries libcni's `plugin type=...` prefix."""
         verb = VERBS[command]
         try:
@@ -548,7 +552,7 @@ def _cni_env(command: str, attachment: "Attachment | None", path: "list[str]") -
             "CNI_PATH": ":".join(path)}
 
 
-def _result(stdout: bytes, cni_version: str) -> dict:
+def _result(stdout: bytes, cni_version: str) -> "dict[str, object]":
     """A plugin's ADD output, parsed and re-emitted in its own version (as libcni does)."""
     try:
         data = json.loads(stdout)
@@ -593,7 +597,7 @@ def parse_cni_args(text: str) -> "list[tuple[str, str]]":
     return pairs
 
 
-def parse_cap_args(text: str) -> dict:
+def parse_cap_args(text: str) -> "dict[str, object]":
     """CAP_ARGS: a JSON object of capability args (e.g. {"portMappings": [...]})."""
     if not text:
         return {}

@@ -80,7 +80,7 @@ def check_file(path: str) -> "tuple[list[str], list[str]]":
     return problems, notes
 
 
-def check_config(raw: dict) -> "tuple[list[str], list[str]]":
+def check_config(raw: "dict[str, object]") -> "tuple[list[str], list[str]]":
     """Problems and notes of a parsed config (a list, or a single plugin object)."""
     if "plugins" not in raw:
         notes = [("single-plugin config (deprecated since spec 1.0.0): runtimes wrap it into a "
@@ -91,7 +91,7 @@ def check_config(raw: dict) -> "tuple[list[str], list[str]]":
     return _check_list(raw, single=False)
 
 
-def _check_list(raw: dict, single: bool) -> "tuple[list[str], list[str]]":
+def _check_list(raw: "dict[str, object]", single: bool) -> "tuple[list[str], list[str]]":
     problems: "list[str]" = []
     notes: "list[str]" = []
     _check(problems, "name", raw.get("name"), validate.network_name)
@@ -113,7 +113,7 @@ def _check_list(raw: dict, single: bool) -> "tuple[list[str], list[str]]":
     return problems, notes
 
 
-def _check_versions(raw: dict, problems: "list[str]", notes: "list[str]") -> str:
+def _check_versions(raw: "dict[str, object]", problems: "list[str]", notes: "list[str]") -> str:
     """Check cniVersion/cniVersions; the version a libcni >= 1.2 runtime would run."""
     declared = raw.get("cniVersion")
     if declared is None or declared == "":
@@ -141,7 +141,7 @@ def _check_versions(raw: dict, problems: "list[str]", notes: "list[str]") -> str
     return chosen
 
 
-def _check_plugin(plugin: dict, name: object, cni_version: str,
+def _check_plugin(plugin: "dict[str, object]", name: object, cni_version: str,
                   where: str) -> "tuple[list[str], list[str]]":
     problems: "list[str]" = []
     notes: "list[str]" = []
@@ -166,7 +166,7 @@ def _check_plugin(plugin: dict, name: object, cni_version: str,
     return problems, notes
 
 
-def config_classes(conf: dict) -> "list[type[Config]]":
+def config_classes(conf: "dict[str, object]") -> "list[type[Config]]":
     """The config classes a plugin object is parsed with when ADD runs: the spec's keys,
     the plugin's own keys, and its IPAM's when the IPAM is ours and the plugin is not
     one of ours that never delegates (loopback ignores an ipam section)."""
@@ -191,7 +191,7 @@ def _plugin_config(kind: object) -> "type[Config] | None":
     return config
 
 
-def plugin_refusal(conf: dict) -> "CNIError | None":
+def plugin_refusal(conf: "dict[str, object]") -> "CNIError | None":
     """What the plugins' own parser says about `conf` for ADD (None: they accept it)."""
     from cni.netconf import NetConf
     try:
@@ -203,7 +203,7 @@ def plugin_refusal(conf: dict) -> "CNIError | None":
     return None
 
 
-def _path(prefix: str, loc: tuple) -> str:
+def _path(prefix: str, loc: "tuple[int | str, ...]") -> str:
     """'plugins[0].' + ('ipam', 'ranges', 0, 0, 'subnet') -> 'plugins[0].ipam.ranges[0][0].subnet'."""
     out = prefix.rstrip(".")
     for part in loc:
@@ -234,7 +234,7 @@ def _line(field: str, message: str, hint: str) -> str:
     return f"{field}: {message}" + (f" (hint: {hint})" if hint else "")
 
 
-def _file_notes(path: str, raw: dict) -> "list[str]":
+def _file_notes(path: str, raw: "dict[str, object]") -> "list[str]":
     """Things about the file itself: modes, and another file that shadows it."""
     notes = []
     try:

@@ -11,7 +11,7 @@ the fields are sound (cni/tool/lint.py).
 """
 
 from functools import cache
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -25,10 +25,13 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails as ErrorDetails  # re-exported: lint's type of a problem
 
 from cni.errors import CNIError
 from cni.schema import Config, Key, fold
+
+if TYPE_CHECKING:
+    from cni.schema import Kind
 
 
 class _Folded(BaseModel):
@@ -80,16 +83,16 @@ def _annotation(group: list[Key]) -> Any:
     return Annotated[(annotation, *checks)] if checks else annotation
 
 
-def _type(kind: tuple) -> Any:
+def _type(kind: "Kind") -> Any:
     tag = kind[0]
     if tag == "object":
         return model(kind[1])
     if tag == "list":
         item = _type(kind[1])
-        return list[item | None if kind[2] else item]  # type: ignore[valid-type]  # built at run time
+        return list[item | None if kind[2] else item]  # type: ignore[misc]  # built at run time
     if tag == "dict":
         value = Any if kind[1] is None else _type(kind[1])
-        return dict[str, value | None if kind[2] else value]  # type: ignore[valid-type]  # built at run time
+        return dict[str, value | None if kind[2] else value]  # type: ignore[misc]  # built at run time
     return {"bool": StrictBool, "int": StrictInt, "str": StrictStr, "number": float,
             "any": Any}[tag]
 
@@ -107,7 +110,7 @@ def _checked(check: Any) -> Any:
 def errors(raw: object, *configs: "type[Config]") -> list[ErrorDetails]:
     """Every field problem of `raw` under the model of `configs` (empty when none)."""
     try:
-        model(*configs).model_validate(raw)
+        model(*configs).model_validate(raw)  # type: ignore[arg-type]  # classes hash: python/mypy#11470
     except ValidationError as exc:
         return exc.errors()
     return []

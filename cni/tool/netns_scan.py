@@ -18,6 +18,10 @@ import os
 from cni.errors import CNIError, NetnsNotFound, NotANetns
 from cni.host import netns as _netns
 
+TYPE_CHECKING = False  # type checkers read this as True; nothing below runs
+if TYPE_CHECKING:
+    from cni.host.netlink import Link
+
 RUN_NETNS = "/run/netns"
 
 
@@ -123,7 +127,7 @@ def scan(extra: "list[str] | None" = None, bridge: str = "") -> Scan:
     import ipaddress
     result = Scan()
     own = os.stat("/proc/self/ns/net")
-    host_links: list = []
+    host_links: "list[Link]" = []
     peers: "set[tuple[int, int]]" = set()  # (index, peer index) of every veth seen
     for path in namespace_paths(extra):
         try:
@@ -136,19 +140,19 @@ def scan(extra: "list[str] | None" = None, bridge: str = "") -> Scan:
         result.namespaces += 1
         if (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino):
             host_links = links
-        peers.update((l.index, l.peer_index) for l in links if l.kind == "veth")
+        peers.update((link.index, link.peer_index) for link in links if link.kind == "veth")
         for holder in holders:
             canonical = str(ipaddress.ip_address(holder.address))
             result.held.setdefault(canonical, []).append(holder)
-    master = next((l.index for l in host_links if l.name == bridge), -1) if bridge else None
+    master = next((link.index for link in host_links if link.name == bridge), -1) if bridge else None
     result.hidden_peers = [
-        l.name for l in host_links
-        if l.kind == "veth" and (master is None or l.master == master)
-        and (l.peer_index, l.index) not in peers]
+        link.name for link in host_links
+        if link.kind == "veth" and (master is None or link.master == master)
+        and (link.peer_index, link.index) not in peers]
     return result
 
 
-def _visit(path: str) -> "tuple[list, list[Holder]]":
+def _visit(path: str) -> "tuple[list[Link], list[Holder]]":
     """The links of the namespace at `path` and every address on them."""
     from cni.host.netlink import Netlink
     fd = _netns.open_netns(path)

@@ -23,6 +23,8 @@ families and nftables) run concurrently.
 from cni.errors import FirewallFailure
 from cni.process import find_tool, run_tools
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+
 MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
 
 
@@ -30,10 +32,13 @@ MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
 
 def sha512_hex(text: str) -> str:
     # The builtin module, not hashlib: hashlib loads OpenSSL (~3 ms per exec).
-    try:
-        from _sha512 import sha512  # Python 3.11
-    except ImportError:  # pragma: no cover - 3.12+ renamed it
+    if TYPE_CHECKING:  # typeshed has no stub for _sha512; hashlib's sha512 is the same API
         from hashlib import sha512
+    else:
+        try:
+            from _sha512 import sha512  # Python 3.11
+        except ImportError:  # pragma: no cover - 3.12+ renamed it
+            from hashlib import sha512
     return sha512(text.encode()).hexdigest()
 
 
@@ -130,11 +135,12 @@ def gc(network: str, valid: "list[tuple[str, str]]") -> None:
         raise FirewallFailure("failed to garbage-collect masquerade rules", "; ".join(errors))
 
 
-def _reads(nft: bool) -> dict:
+def _reads(nft: bool) -> "dict[int | str, str]":
     """Concurrently: iptables-save -t nat per family (where usable), the nft chain listing.
     Returns {4: text, 6: text, "nft": json text}; a missing table reads as empty."""
     from cni.host.ipmasq import iptables, nftables
-    jobs, keys = [], []
+    jobs: "list[tuple[list[str], bytes | None]]" = []
+    keys: "list[int | str]" = []  # 4, 6 (iptables-save of that family), "nft"
     for family in (4, 6):
         save = find_tool(iptables.TOOLS[family][0])
         if save and find_tool(iptables.TOOLS[family][1]):
@@ -143,8 +149,8 @@ def _reads(nft: bool) -> dict:
     if nft:
         jobs.append((nftables.list_argv(find_tool("nft") or "nft"), None))
         keys.append("nft")
-    out = {}
-    for key, (status, stdout, stderr) in zip(keys, run_tools(jobs)):
+    out: "dict[int | str, str]" = {}
+    for key, (status, stdout, stderr) in zip(keys, run_tools(jobs), strict=True):
         if status != 0 and not (key == "nft" and nftables.MISSING in stderr):
             raise FirewallFailure(f"failed to read {'nftables' if key == 'nft' else 'iptables'} "
                                   f"state (exit status {status})", stderr)

@@ -101,7 +101,7 @@ def owners(saved: str, network: str) -> "set[str]":
 
 
 def _restore(family: int, lines: "list[str]") -> None:
-    script = ("\n".join(lines + ["COMMIT"]) + "\n").encode()
+    script = ("\n".join([*lines, "COMMIT"]) + "\n").encode()
     run_tool([_tool(TOOLS[family][1]), "--noflush", "--wait"], script, what=TOOLS[family][1])
 
 
