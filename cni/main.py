@@ -7,7 +7,11 @@ executable that each plugin name links to, dispatching on the program name.
 import os
 import sys
 
-from cni.plugins import MODULES
+
+def module_of(name: str) -> str:
+    """A plugin's module, by the registry's convention (cni.plugins.MODULES follows it;
+    tests/unit/test_main.py checks): VERSION then imports nothing of the plugins."""
+    return "cni.plugins." + name.replace("-", "_")
 
 
 def run(name: str) -> None:
@@ -23,7 +27,7 @@ def run(name: str) -> None:
     gc.disable()
     try:
         from cni import skel
-        status = skel.run(MODULES[name])
+        status = skel.run(module_of(name))
     finally:
         gc.enable()
     gc.freeze()
@@ -32,6 +36,7 @@ def run(name: str) -> None:
 
 def multicall() -> None:
     """Dispatch on argv[0]: `bridge`, `host-local`, `loopback`, else the pycni CLI."""
+    from cni.plugins import MODULES
     name = os.path.basename(sys.argv[0])
     if name in MODULES:
         run(name)

@@ -106,30 +106,35 @@ def lookup(data: object, name: str) -> object:
     return found
 
 
+_SIMPLE = {bool: ("bool",), int: ("int",), str: ("str",), float: ("number",), object: ("any",)}
+_UNION = type(int | None)  # the type of `X | None` annotations (types.UnionType)
+
+
 def kind_of(annotation: object) -> "tuple[Kind, bool]":
     """An annotation -> (kind, nullable). Kinds: ('bool',) ('int',) ('str',) ('number',)
     ('any',) ('dict', value kind or None, nullable values) ('list', item kind, nullable
-    items) ('object', Config subclass)."""
-    args = getattr(annotation, "__args__", ())
-    if type(annotation).__name__ == "UnionType":  # X | None
+    items) ('object', Config subclass). Runs for every key of every config class at
+    import, on every exec: the common cases come first."""
+    simple = _SIMPLE.get(annotation)  # type: ignore[call-overload]  # any annotation hashes
+    if simple is not None:
+        return simple, False
+    args: "tuple[Any, ...]" = getattr(annotation, "__args__", ())
+    if type(annotation) is _UNION:  # X | None
         inner = [a for a in args if a is not type(None)]
         if len(inner) != 1:
             raise TypeError(f"unsupported union {annotation!r}")
         return kind_of(inner[0])[0], True
-    origin = getattr(annotation, "__origin__", annotation)
+    origin = getattr(annotation, "__origin__", None)
     if origin is list:
-        item, nullable = kind_of(args[0]) if args else (("any",), True)
+        item, nullable = kind_of(args[0])
         return ("list", item, nullable), False
     if origin is dict:
-        if not args:
-            return ("dict", None, True), False
         value, nullable = kind_of(args[1])
         return ("dict", None if value == ("any",) else value, nullable), False
-    simple = {bool: "bool", int: "int", str: "str", float: "number", object: "any"}
-    if origin in simple:
-        return (simple[origin],), False
-    if isinstance(origin, type) and issubclass(origin, Config):
-        return ("object", origin), False
+    if annotation is dict:
+        return ("dict", None, True), False
+    if isinstance(annotation, type) and issubclass(annotation, Config):
+        return ("object", annotation), False
     raise TypeError(f"unsupported config annotation {annotation!r}")
 
 
@@ -147,21 +152,21 @@ class Config:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__()
         fields = list(cls.FIELDS)  # the base class's, in its order
+        position = {f.key: i for i, f in enumerate(fields)}
         for attr, annotation in cls.__annotations__.items():  # its own (3.10+), not its bases
             declared = cls.__dict__.get(attr)
-            if not isinstance(declared, Key):
+            if type(declared) is not Key:
                 continue  # a plain attribute (derived by a rule), not a key
             declared.attr = attr
             declared.kind, nullable = kind_of(annotation)
             if declared.default is None and not nullable and not declared.missing \
                     and declared.kind[0] not in ("object", "any"):
                 raise TypeError(f"{cls.__name__}.{attr}: a None default needs `| None`")
-            index = next((i for i, f in enumerate(fields) if f.key == declared.key), None)
-            if index is None:
+            index = position.setdefault(declared.key, len(fields))
+            if index == len(fields):
                 fields.append(declared)
             else:
-                fields[index] = declared
-            delattr(cls, attr)  # instances carry the values
+                fields[index] = declared  # a subclass's own view of a base class's key
         cls.FIELDS = tuple(fields)
         cls._FOLDED = {fold(spelling): i for i, f in enumerate(fields)
                        for spelling in (f.key, *f.also)}

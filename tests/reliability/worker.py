@@ -92,7 +92,7 @@ def run_once(plugin: str, env: dict, stdin: bytes) -> dict:
     try:
         for fd, f in captures.items():
             os.dup2(f.fileno(), fd)
-        rc = skel.run(main.MODULES[plugin], env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
+        rc = skel.run(main.module_of(plugin), env=env, stdin=io.BytesIO(stdin), stdout=out, stderr=err)
     except BaseException:
         exception = traceback.format_exc()
     finally:

@@ -8,6 +8,7 @@ import pytest
 from support import ROOT
 
 from cni import main, skel
+from cni.plugins import MODULES
 
 
 @pytest.fixture(autouse=True)
@@ -21,12 +22,12 @@ def test_every_plugin_has_an_executable_naming_its_entry(name):
     text = (ROOT / "bin" / name).read_text()
     assert f"# pycni-plugin: {name}\n" in text
     assert f'run("{name}")' in text
-    assert main.MODULES[name] == "cni.plugins." + name.replace("-", "_")
+    assert MODULES[name] == main.module_of(name)
 
 
 def test_loopback_module_exists_with_every_verb():
-    assert importlib.util.find_spec(main.MODULES["loopback"]) is not None
-    module = __import__(main.MODULES["loopback"], fromlist=["NAME"])
+    assert importlib.util.find_spec(MODULES["loopback"]) is not None
+    module = __import__(MODULES["loopback"], fromlist=["NAME"])
     assert module.NAME == "loopback"
     assert all(callable(getattr(module, verb)) for verb in skel.VERBS.values())
 
