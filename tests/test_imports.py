@@ -7,7 +7,7 @@ flags, in test-made namespaces) with `-X importtime` added, and:
 
 1. no path imports a module on the deny list: click, asyncio, logging,
    subprocess, dataclasses, typing, pydantic, importlib.metadata,
-   pkg_resources, or the full pyroute2 (its package `__init__`, its config,
+   pkg_resources, ctypes (setns goes through _ctypes), or the full pyroute2 (its package `__init__`, its config,
    its sockets, IPRoute, NDB...), whatever the verb does: a bridge with
    ipMasq on or a foreign IPAM execs through cni.process (posix_spawn, not
    subprocess), and a config that fails validation is explained by cni.schema
@@ -42,7 +42,7 @@ from support import GO_BIN
 BIN = Path(sys.executable).parent
 
 DENY = ("click", "asyncio", "logging", "subprocess", "dataclasses", "typing", "pydantic",
-        "pydantic_core", "importlib.metadata", "pkg_resources")
+        "pydantic_core", "importlib.metadata", "pkg_resources", "ctypes")
 # pyroute2 modules whose presence means the full package (or its socket
 # machinery) was loaded: the plugins use only its rtnl message classes.
 PYROUTE2_DENY = ("pyroute2", "pyroute2.config", "pyroute2.iproute", "pyroute2.ndb",
@@ -52,8 +52,9 @@ PYROUTE2_DENY = ("pyroute2", "pyroute2.config", "pyroute2.iproute", "pyroute2.nd
 
 # The bridge ADD path's modules after interpreter start-up, measured 2026-12 on
 # the 2-vCPU project machine (Python 3.11.7, pyroute2 0.9.7): 23-25 ms of import
-# time on a quiet machine (pyroute2's message classes ~9, ctypes ~2.4, collections
-# and threading for pyroute2 ~4.5, ipaddress ~1, our own 33 modules ~7).
+# time on a quiet machine (pyroute2's message classes ~9, collections and threading
+# for pyroute2 ~4.5, ipaddress ~1, _ctypes ~0.7 (not ctypes: cni.host.netns), our own
+# 33 modules ~7).
 BUDGET_OURS = frozenset((
     "cni", "cni.delegate", "cni.errors", "cni.fastjson", "cni.faults", "cni.host",
     "cni.host.netlink", "cni.host.netns", "cni.host.pyroute2_lean", "cni.host.sysctl",
@@ -69,7 +70,7 @@ BUDGET_OURS_PREFIXES = ("pyroute2.netlink.rtnl.ifinfmsg.plugins",)  # pyroute2's
 # Standard-library modules the path may import (a newer Python may import fewer).
 BUDGET_STDLIB = frozenset((
     "_collections", "_ctypes", "_functools", "_json", "_operator", "_socket", "_struct",
-    "_weakrefset", "collections", "ctypes", "ctypes._endian", "errno", "fcntl", "functools",
+    "_weakrefset", "collections", "errno", "fcntl", "functools",
     "gc", "importlib", "ipaddress", "itertools", "keyword", "operator", "reprlib", "select",
     "struct", "threading", "types", "warnings", "weakref",
 ))

@@ -11,15 +11,22 @@ bound to the namespace they are opened in, /proc/sys/net follows the caller's).
 - `inside()` always returns to the namespace it came from, even on error; if
   it cannot, the process must not go on, so it aborts the exec.
 
-Python 3.11 has no os.setns, so setns(2) comes through ctypes (imported lazily).
+Python 3.11 has no os.setns, so setns(2) is called through `_ctypes`, the C half
+of ctypes, directly (`_libc_setns`): `import ctypes` would add ~2 ms to every
+exec that enters a namespace (its Python half and ctypes._endian), for one
+function taking two ints.
 """
 
 import os
 
 from cni.errors import NetnsNotFound, NotANetns
 
+TYPE_CHECKING = False  # type checkers read this as True; typing costs ~3 ms per exec
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CLONE_NEWNET = 0x40000000
-_libc = None
+_libc_setns: "Callable[[int, int], int] | None" = None
 
 
 def _setns(fd: int) -> None:
@@ -27,14 +34,32 @@ def _setns(fd: int) -> None:
     if setns is not None:  # Python >= 3.12
         setns(fd, CLONE_NEWNET)
         return
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        import ctypes
-        err = ctypes.get_errno()
+    global _libc_setns
+    import _ctypes
+    if _libc_setns is None:
+        _libc_setns = _libc_function("setns")
+    if _libc_setns(fd, CLONE_NEWNET) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _libc_function(name: str) -> "Callable[[int, int], int]":
+    """libc's `name` as ctypes.CDLL(None, use_errno=True) would give it, built from
+    _ctypes the way ctypes/__init__.py builds it: int arguments, an int result."""
+    import _ctypes
+
+    class CInt(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_int; no [] at run time
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):  # CDLL's _FuncPtr, with use_errno
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = CInt
+
+    class Libc:  # what CFuncPtr reads of a CDLL
+        _handle = _ctypes.dlopen(None, os.RTLD_NOW)  # type: ignore[arg-type]  # None: the program itself, as CDLL(None)
+
+    function: "Callable[[int, int], int]" = Function((name, Libc()))  # type: ignore[arg-type]  # a CDLL stand-in: only _handle is read
+    return function
 
 
 def open_netns(path: str) -> int:
