@@ -7,12 +7,12 @@ flags, in test-made namespaces) with `-X importtime` added, and:
 
 1. no path imports a module on the deny list: click, asyncio, logging,
    subprocess, dataclasses, typing, pydantic, importlib.metadata,
-   pkg_resources, ctypes (setns goes through _ctypes), or the full pyroute2 (its package `__init__`, its config,
-   its sockets, IPRoute, NDB...), whatever the verb does: a bridge with
-   ipMasq on or a foreign IPAM execs through cni.process (posix_spawn, not
-   subprocess), and a config that fails validation is explained by cni.schema
-   (pydantic is lint's only). A failure names the module and the chain of
-   imports that brought it in.
+   pkg_resources, ctypes (setns goes through _ctypes), or the full pyroute2
+   (its package `__init__`, its config, its sockets, IPRoute, NDB...),
+   whatever the verb does: a bridge with ipMasq on or a foreign IPAM execs
+   through cni.process (posix_spawn, not subprocess), and a config that fails
+   validation is explained by cni.schema (pydantic is lint's only). A failure
+   names the module and the chain of imports that brought it in.
 2. VERSION imports no plugin module, no pyroute2, not even json or re: it is
    answered before any of them is needed.
 3. The hottest path (bridge ADD, ipMasq off, our host-local in-process)
