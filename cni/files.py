@@ -1,4 +1,10 @@
-"""Replacing a file atomically: a reader, or a crash, sees the old file or the new, never half.
+"""Files the plugins and the tool read whole, and replacing a file atomically.
+
+`read_limited` reads a file a user points at (a config, a cache entry,
+ipam.resolvConf) up to a bound, as a config error (code 7) when it cannot.
+
+Replacing a file atomically: a reader, or a crash, sees the old file or the new,
+never half.
 
 Where it sits: `cni.tool.install` replaces plugin executables, their links and
 sample configs with it, `cni.tool.libcni` its result-cache entries. (The IPAM
@@ -17,6 +23,21 @@ has always used (install: `pycni-`, the result cache: none).
 """
 
 import os
+
+from cni.errors import InvalidConfig
+
+
+def read_limited(path: str, limit: int, what: str = "") -> bytes:
+    """The bytes of `path` (named `what` in errors), refused beyond `limit` bytes."""
+    what = what or path
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise InvalidConfig(f"cannot read {what}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise InvalidConfig(f"{what} is larger than {limit} bytes")
+    return data
 
 
 def temp_name(path: str, tag: str = "pycni-") -> str:

@@ -278,13 +278,8 @@ def check_overlaps(sets: "list[RangeSet]") -> None:
 
 def read_resolv_conf(path: str) -> DNS:
     """ipam.resolvConf read into a DNS block; unreadable -> code 7 before anything is reserved."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_RESOLV_CONF + 1)
-    except OSError as exc:
-        raise InvalidConfig(f"cannot read ipam.resolvConf {path}: {exc.strerror}") from None
-    if len(data) > MAX_RESOLV_CONF:
-        raise InvalidConfig(f"ipam.resolvConf {path} is larger than {MAX_RESOLV_CONF} bytes")
+    from cni import files
+    data = files.read_limited(path, MAX_RESOLV_CONF, f"ipam.resolvConf {path}")
     return parse_resolv_conf(data.decode("utf-8", "replace"))
 
 

@@ -223,14 +223,8 @@ def find_network(name: str, conf_dir: str = DEFAULT_CONF_DIR) -> NetworkList:
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise InvalidConfig(f"cannot read {path}: {exc.strerror}") from exc
-    if len(data) > MAX_FILE:
-        raise InvalidConfig(f"{path}: larger than {MAX_FILE} bytes")
-    return data
+    from cni import files
+    return files.read_limited(path, MAX_FILE)
 
 
 def _json_object(data: bytes, source: str) -> "dict[str, object]":
