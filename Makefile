@@ -14,8 +14,10 @@ PY     := $(VENV)/bin/python
 # package of its own; an interpreter built elsewhere (pyenv...) carries its own.
 LIBPYTHON := $(shell $(PYTHON) -c 'import sys; v = sys.version_info; \
                print(f"libpython{v[0]}.{v[1]}" if sys.base_prefix == "/usr" else "")')
+# gcc and libc6-dev build the daemon mode's native shim; python3-nftables lets the
+# daemon's workers drive libnftables in-process.
 APT_PACKAGES := iproute2 iptables nftables iputils-ping containernetworking-plugins \
-                python3-venv procps kmod binutils $(LIBPYTHON)
+                python3-venv procps kmod binutils gcc libc6-dev python3-nftables $(LIBPYTHON)
 PLUGINS := bridge host-local loopback
 
 .PHONY: deps venv demo test lint dist bench clean

@@ -14,9 +14,10 @@ code 104, not 999). The core knows no plugin: `in_process` (type -> module,
   the "text file busy" retry (a binary being replaced) and reading its error
   JSON are `cni.process`'s, shared with the pycni runner.
 - When the file found is one of our own plugins named in `in_process` (its head
-  carries the marker `pycni-plugin: <type>`, or it is a link to our frozen
-  bundle), the verb runs in-process instead: same semantics, without a second
-  interpreter start-up.
+  carries the marker `pycni-plugin: <type>`, it is a native daemon-mode shim
+  (SHIM_MARKER), or a link to our frozen bundle), the verb runs in-process
+  instead: same semantics, without a second interpreter start-up, and in the
+  daemon never a second trip through its socket.
 - An exec'd delegate gets PYCNI_DELEGATION_DEPTH one higher than ours; past
   MAX_DEPTH the call is refused (code 7). A config whose IPAM leads back to a
   delegating plugin (`"ipam": {"type": "bridge"}`, or a name linked to it)
@@ -31,6 +32,7 @@ from cni.request import VERBS, Request
 from cni.types import Result
 
 MARKER = b"pycni-plugin: "
+SHIM_MARKER = b"pycni-shim-marker: "  # in the native shim's binary (cni/shim/pycni-shim.c)
 DEPTH_ENV = "PYCNI_DELEGATION_DEPTH"
 MAX_DEPTH = 8  # real chains are 1 or 2 deep (bridge -> host-local, a meta plugin before it)
 
@@ -67,11 +69,13 @@ def _depth(req: Request) -> int:
 
 def _is_ours(found: str, plugin_type: str) -> bool:
     import sys
-    if getattr(sys, "frozen", False):
-        return os.path.realpath(found) == os.path.realpath(sys.executable)
+    if getattr(sys, "frozen", False) and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return True
     try:
         with open(found, "rb") as f:
             head = f.read(512)
+            if head.startswith(b"\x7fELF"):  # a native shim (daemon mode), whatever its name
+                return SHIM_MARKER in head + f.read((1 << 16) - 512)
     except OSError:
         return False
     return head.startswith(b"#!") and MARKER + plugin_type.encode() + b"\n" in head

@@ -7,11 +7,12 @@ write...). They do nothing unless a test-only environment variable is set; the
 variables are read once at import, so an untested exec pays one set lookup.
 
     PYCNI_TEST_FAULT=<point>[@<n>][,<point>[@<n>]...]   (@n: at the n-th pass, default 1st)
-    PYCNI_TEST_FAULT_ACTION=kill (default) | fail
+    PYCNI_TEST_FAULT_ACTION=kill (default) | fail | sleep:<seconds>
     PYCNI_TEST_FAULT_TRACE=<file>     append "<pid> <point>\\n" for every point passed
 
 `fail` raises a CNIError (code 999) to exercise the undo path; `kill` sends
-SIGKILL to the process itself, to prove crash consistency. The trace lets the
+SIGKILL to the process itself, to prove crash consistency; `sleep` holds the
+call there (a call in flight, for the daemon's drain and kill tests). The trace lets the
 reliability suite learn which verb passes which point, so every point found in
 the source is injected on every path that reaches it (tests/reliability/); `@n`
 reaches a later pass of a point in a loop (the second family of a dual-stack ADD).
@@ -34,6 +35,14 @@ _PASSES: "dict[str, int]" = {}
 _TRACE = os.environ.get("PYCNI_TEST_FAULT_TRACE", "")
 
 
+def arm() -> None:
+    """Read the variables again: a daemon's worker gets the call's environment after import."""
+    global _ARMED, _TRACE
+    _ARMED = _armed(os.environ.get("PYCNI_TEST_FAULT", ""))
+    _TRACE = os.environ.get("PYCNI_TEST_FAULT_TRACE", "")
+    _PASSES.clear()
+
+
 def point(name: str) -> None:
     if _TRACE:
         _record(name)
@@ -53,7 +62,12 @@ def _record(name: str) -> None:
 
 
 def _trigger(name: str) -> None:
-    if os.environ.get("PYCNI_TEST_FAULT_ACTION", "kill") == "fail":
+    action = os.environ.get("PYCNI_TEST_FAULT_ACTION", "kill")
+    if action.startswith("sleep:"):
+        import time
+        time.sleep(float(action[6:]))
+        return
+    if action == "fail":
         from cni.errors import CNIError
         raise CNIError(f"injected fault at {name}")
     import signal

@@ -21,6 +21,12 @@ early errors stay cheap) or any object with `NAME` and the verb functions `add`,
    never a traceback: closed, or a pipe whose reader is gone, is found before
    any work (nothing is done); a write that fails (EPIPE, ENOSPC...) is found
    after it, and an ADD whose result was lost is undone by its own DEL.
+7. Daemon mode: a shim (cni/shim/) that could not have the daemon run the call
+   execs this entry with PYCNI_SHIM_FALLBACK saying why (`shim_handoff`): the
+   daemon away (the call runs here; in strict mode an ADD is code 11 instead),
+   lost during the call (an ADD's outcome is unknown: code 11; other verbs are
+   idempotent and run here), or the daemon's reply not writable to stdout (as
+   in 6: one line, and a successful ADD undone).
 """
 
 import os
@@ -45,6 +51,7 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None,
     """Serve one exec; returns the exit status. I/O is injectable for tests."""
     env = dict(os.environ) if env is None else env
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+    handoff = shim_handoff(env)
     channel = stdout if stdout is not None else _protocol_channel()
     stderr = stderr or sys.stderr
     real_stdout, sys.stdout = sys.stdout, stderr  # stray prints go to stderr
@@ -53,10 +60,12 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None,
         if not command:
             stderr.write(about(_name(plugin)))
             return 0
+        if handoff.startswith("unwritten:"):
+            return _unwritten(plugin, handoff, command, env, stdin, stderr)
         if isinstance(channel, Unusable):
             _say(stderr, _name(plugin), f"stdout {channel}: nothing done")
             return 1
-        status, reply, added = _serve(plugin, command, env, stdin)
+        status, reply, added = _serve(plugin, command, env, stdin, handoff)
     finally:
         sys.stdout = real_stdout
     try:
@@ -68,8 +77,42 @@ def run(plugin: "str | object", env: "dict[str, str] | None" = None,
     return status
 
 
-def _serve(plugin: "str | object", command: str, env: "dict[str, str]",
-           stdin: "Input | None") -> "tuple[int, dict[str, object], tuple[object, _request.Request] | None]":
+def shim_handoff(env: "dict[str, str]") -> str:
+    """Why a daemon-mode shim ran this entry ('' when none did), 'strict ' prefixed in strict
+    mode; the variables are taken out of env and of ours, so no delegate sees them."""
+    reason = env.pop("PYCNI_SHIM_FALLBACK", "")
+    strict = env.pop("PYCNI_SHIM_STRICT", "") == "1"
+    for name in ("PYCNI_SHIM_FALLBACK", "PYCNI_SHIM_STRICT"):
+        os.environ.pop(name, None)
+    return ("strict " if strict and reason == "away" else "") + reason
+
+
+def _refuse_handoff(handoff: str, command: str) -> None:
+    from cni.errors import TryAgainLater
+    if command != "ADD":
+        return
+    if handoff == "strict away":
+        raise TryAgainLater("the pycni daemon is not available, and this node runs in strict "
+                            "daemon mode", "start the daemon (pycni daemon), or reinstall without --strict")
+    if handoff == "lost":
+        raise TryAgainLater("the pycni daemon went away during this ADD: its outcome is unknown",
+                            "the runtime's DEL cleans up whatever it did; then ADD again")
+
+
+def _unwritten(plugin: "str | object", handoff: str, command: str, env: "dict[str, str]",
+               stdin: "Input | None", stderr: "TextIO") -> int:
+    """The daemon ran the call but its reply could not be written to our stdout."""
+    _, status, reason = handoff.split(":", 2)
+    undone = False
+    if command == "ADD" and status == "0":
+        undone = _serve(plugin, "DEL", dict(env, CNI_COMMAND="DEL"), stdin, "")[0] == 0
+    _say(stderr, _name(plugin), f"cannot write to stdout: {reason}"
+         + ("; the ADD was undone" if undone else ""))
+    return 1
+
+
+def _serve(plugin: "str | object", command: str, env: "dict[str, str]", stdin: "Input | None",
+           handoff: str = "") -> "tuple[int, dict[str, object], tuple[object, _request.Request] | None]":
     """(exit status, the JSON to print, (plugin, request) of an ADD that succeeded)."""
     cni_version = _version.CURRENT
     try:
@@ -87,6 +130,8 @@ def _serve(plugin: "str | object", command: str, env: "dict[str, str]",
             cni_version = conf.cni_version
         _version.check(conf.cni_version, command)
         req.conf = conf
+        if handoff:
+            _refuse_handoff(handoff, command)
         if command in ("ADD", "CHECK", "DEL"):
             refuse_own_netns(req)
         if isinstance(plugin, str):

@@ -5,6 +5,7 @@
 # which unpacks itself into /tmp on every exec) in a versioned directory, and
 # one relative symlink per program name, all to the bundle's executable:
 #     pycni-<version>/pycni  pycni-<version>/_internal/...  pycni-<version>/PYCNI_BUNDLE
+#     pycni-<version>/shim/pycni-shim (daemon mode's native shim, built here) and its source
 #     bridge  host-local  loopback  pycni   -> pycni-<version>/pycni
 # so that `tar -xzf pycni-*.tar.gz -C /opt/cni/bin` installs everything and
 # /opt/cni/bin/pycni is the operator CLI. An upgrade unpacks the new version
@@ -31,6 +32,11 @@ bundle=pycni-$version
 mkdir -p "$stage"
 cp -a dist/bundle/pycni "$stage/$bundle"
 echo "$version" > "$stage/$bundle/PYCNI_BUNDLE"  # how `pycni install` knows the bundle is ours
+# The native shim, prebuilt for `pycni install --mode daemon` (which compiles the source
+# shipped beside it only where no prebuilt copy is found): plain C, libc only.
+mkdir -p "$stage/$bundle/shim"
+cp cni/shim/pycni-shim.c "$stage/$bundle/shim/"
+${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror -o "$stage/$bundle/shim/pycni-shim" cni/shim/pycni-shim.c
 for name in $NAMES; do ln -s "$bundle/pycni" "$stage/$name"; done
 
 # Smoke test before packing: every plugin name answers VERSION, the CLI its version.

@@ -1,7 +1,8 @@
 """The layers, as the source has them: every import in cni/ and ipam/ checked (AST walk).
 
     entry    cni/main.py           the executables' entry points: may import anything
-    tool     cni/tool/             the operator side (pycni CLI): core, host, ipam, plugins
+    tool     cni/tool/             the operator side (pycni CLI): core, host, ipam, plugins, daemon
+    daemon   cni/daemon/           `pycni daemon`, the server behind the shims: core, host, ipam, plugins
     plugins  cni/plugins/          bridge, host-local, loopback: core, host, ipam
     host     cni/host/             the kernel side: core only
     ipam     ipam/                 pure allocation and its stores: core only
@@ -9,8 +10,9 @@
 
 Only the entry and the tool layer itself import the tool layer. Each heavy
 third-party package has one importer (pyroute2: cni/host/pyroute2_lean.py; click:
-cni/tool/cli.py; pydantic: cni/tool/models.py); anything else imported is the
-standard library. Imports inside functions and under TYPE_CHECKING count the same,
+cni/tool/cli.py; pydantic: cni/tool/models.py; prometheus_client:
+cni/daemon/metrics.py; Debian's python3-nftables: cni/daemon/libnft.py); anything
+else imported is the standard library. Imports inside functions and under TYPE_CHECKING count the same,
 and so do `__import__`/`import_module` calls with a constant name.
 """
 
@@ -21,8 +23,9 @@ import pytest
 from support import ROOT
 
 ALLOWED = {
-    "entry": {"entry", "tool", "plugins", "host", "ipam", "core"},
-    "tool": {"tool", "plugins", "host", "ipam", "core"},
+    "entry": {"entry", "tool", "daemon", "plugins", "host", "ipam", "core"},
+    "tool": {"tool", "daemon", "plugins", "host", "ipam", "core"},
+    "daemon": {"daemon", "plugins", "host", "ipam", "core"},
     "plugins": {"plugins", "host", "ipam", "core"},
     "host": {"host", "core"},
     "ipam": {"ipam", "core"},
@@ -33,6 +36,8 @@ THIRD_PARTY = {  # package -> the one module allowed to import it
     "click": "cni/tool/cli.py",
     "pydantic": "cni/tool/models.py",
     "pydantic_core": "cni/tool/models.py",
+    "prometheus_client": "cni/daemon/metrics.py",
+    "nftables": "cni/daemon/libnft.py",
 }
 
 
@@ -41,7 +46,7 @@ def layer_of_file(path: str) -> str:
         return "entry"
     if path.startswith("ipam/"):
         return "ipam"
-    for layer in ("host", "plugins", "tool"):
+    for layer in ("host", "plugins", "tool", "daemon"):
         if path.startswith(f"cni/{layer}/"):
             return layer
     return "core"
@@ -56,7 +61,7 @@ def layer_of_module(module: str) -> "str | None":
         return None
     if module == "cni.main":
         return "entry"
-    return parts[1] if len(parts) > 1 and parts[1] in ("host", "plugins", "tool") else "core"
+    return parts[1] if len(parts) > 1 and parts[1] in ("host", "plugins", "tool", "daemon") else "core"
 
 
 def imports_of(source: str) -> "list[tuple[int, str]]":
@@ -129,6 +134,8 @@ def test_each_heavy_package_has_its_one_importer():
     ("cni/host/netns.py", "import ipam.store\n", "the host layer imports ipam.store"),
     ("cni/plugins/bridge.py", "from cni.tool import lint\n", "the plugins layer imports cni.tool"),
     ("cni/tool/lint.py", "import click\n", "imports click, which only cni/tool/cli.py may"),
+    ("cni/daemon/server.py", "from cni.tool import cli\n", "the daemon layer imports cni.tool"),
+    ("cni/plugins/bridge.py", "import cni.daemon.worker\n", "the plugins layer imports cni.daemon"),
     ("cni/netconf.py", "TYPE_CHECKING = True\nif TYPE_CHECKING:\n    import pydantic\n",
      "imports pydantic"),
     ("cni/skel.py", "__import__('cni.tool.cli')\n", "the core layer imports cni.tool.cli"),

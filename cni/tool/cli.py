@@ -9,7 +9,9 @@ click; the plugins' exec path never imports it. Each command is a thin shell:
     ipam ls | leaks | release         read-only views and leak repair (cni.tool.ipam_views,
                                       evidence from cni.tool.netns_scan)
     lint FILE...                      validate configs with the pydantic models
-    install                           put the plugins (and a sample config) in place
+    install | uninstall               put the plugins (and a sample config) in place, in exec
+                                      or daemon mode (shims); take them away
+    daemon [status]                   the resident daemon behind the shims (cni.daemon); its state
     version                           what this is, and the spec versions it speaks
 
 Errors: a failure prints one line on stderr (the plugin's own message, with its
@@ -460,19 +462,33 @@ def lint(files: "tuple[str, ...]") -> None:
               help="Also install this sample config from conf/ (e.g. 10-pycni.conflist).")
 @click.option("--force", is_flag=True,
               help="Replace files that are not pycni's (another vendor's plugins).")
-def install(bin_dir: str, conf_dir: str, conf_name: "str | None", force: bool) -> None:
+@click.option("--mode", type=click.Choice(["exec", "daemon"]), default="exec", show_default=True,
+              help="exec: each call runs the plugin; daemon: shims hand calls to `pycni daemon`.")
+@click.option("--socket", "socket_path", default="/run/pycni/pycni.sock", show_default=True,
+              metavar="PATH", help="Daemon mode: the daemon's socket.")
+@click.option("--strict", is_flag=True,
+              help="Daemon mode: while the daemon is away, ADD answers code 11 (try again later) "
+              "instead of running the plugin itself. DEL always runs.")
+def install(bin_dir: str, conf_dir: str, conf_name: "str | None", force: bool, mode: str,
+            socket_path: str, strict: bool) -> None:
     """Install the plugins (bridge, host-local, loopback) into --bin-dir.
 
     From the frozen bundle each plugin becomes a symlink to the bundle's
     executable; from a virtualenv, a small launcher that runs the venv's
-    interpreter in isolated mode (-I). Every file is replaced atomically
+    interpreter in isolated mode (-I). In daemon mode each plugin name is a
+    shim (native when a C compiler or the bundle's prebuilt copy is there,
+    else Python) and those files move to --bin-dir/.pycni/, where the shims
+    run them when the daemon is away. Every file is replaced atomically
     (written aside, then renamed), so a runtime exec'ing a plugin meanwhile
     sees the old file or the new one, never half of one. A file that is not
     pycni's is left alone unless --force.
     """
     from cni.tool import install as _install
+    if strict and mode != "daemon":
+        raise click.UsageError("--strict is for --mode daemon")
     try:
-        done = _install.plugins(bin_dir, force=force)
+        done = _install.plugins(bin_dir, force=force, mode=mode, socket_path=socket_path,
+                                strict=strict)
         if conf_name:
             done.append(_install.sample_conf(conf_name, conf_dir, force=force))
     except _install.Refused as exc:
@@ -481,6 +497,107 @@ def install(bin_dir: str, conf_dir: str, conf_name: "str | None", force: bool) -
         raise Failed(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from exc
     for line in done:
         click.echo(line)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--bin-dir", default="/opt/cni/bin", show_default=True, metavar="DIR",
+              help="Where the plugins were installed.")
+def uninstall(bin_dir: str) -> None:
+    """Remove pycni's plugins and shims (and daemon mode's .pycni/) from --bin-dir.
+
+    Only files that are pycni's are removed; anything else is left alone.
+    """
+    from cni.tool import install as _install
+    try:
+        done = _install.uninstall(bin_dir)
+    except OSError as exc:
+        raise Failed(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from exc
+    for line in done or [f"nothing of pycni's in {bin_dir}"]:
+        click.echo(line)
+
+
+# -- daemon ----------------------------------------------------------------------
+
+SOCKET_OPTION = click.option("--socket", "socket_path", default="/run/pycni/pycni.sock",
+                             show_default=True, metavar="PATH", help="The daemon's unix socket.")
+
+
+@cli.group(invoke_without_command=True, epilog=EXIT_CODES)
+@SOCKET_OPTION
+@click.option("--cni-bin-dir", "cni_bin_dirs", default="/opt/cni/bin", show_default=True,
+              metavar="DIRS", help="Plugin directories (colon-separated) for work the daemon starts "
+              "itself; a call carries its own CNI_PATH.")
+@click.option("--max-workers", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="CNI calls run at once; more wait in a queue.")
+@click.option("--max-request-bytes", type=click.IntRange(1024), default=1 << 20, show_default=True,
+              help="Largest request accepted (the shim runs a larger one itself).")
+@click.option("--read-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="Seconds a client has to send its whole request.")
+@click.option("--write-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="Seconds a client has to take the reply.")
+@click.option("--trace-imports", is_flag=True, hidden=True,
+              help="Log any module a worker imports after the fork (tests).")
+@click.pass_context
+def daemon(ctx: click.Context, socket_path: str, cni_bin_dirs: str, max_workers: int,
+           max_request_bytes: int, read_timeout: float, write_timeout: float,
+           trace_imports: bool) -> None:
+    """Run the daemon in the foreground: the shims installed by
+    `pycni install --mode daemon` hand it every CNI call.
+
+    Each call runs in a process forked from the warm daemon, in the caller's
+    namespaces, with the same code, checks, locks and files as an exec'd
+    plugin. /healthz, /readyz and /metrics (Prometheus) are served on the same
+    socket. SIGTERM or SIGINT: stop being ready, finish the calls accepted,
+    exit. Socket activation (systemd's LISTEN_FDS) is honoured.
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = socket_path
+        return
+    from cni.daemon import server
+    dirs = tuple(d for d in cni_bin_dirs.split(":") if d)
+    options = server.Options(socket_path, dirs, max_workers, max_request=max_request_bytes,
+                             read_timeout=read_timeout, write_timeout=write_timeout,
+                             trace_imports=trace_imports)
+    try:
+        status = server.serve(options)
+    except server.StartError as exc:
+        raise Failed(str(exc)) from exc
+    except OSError as exc:
+        raise Failed(f"{exc.filename or options.socket_path}: {exc.strerror}") from exc
+    sys.exit(status)
+
+
+@daemon.command("status", epilog=EXIT_CODES)
+@click.option("--socket", "socket_path", default=None, metavar="PATH",
+              help="The daemon's unix socket (default: as given to `pycni daemon`, "
+              "/run/pycni/pycni.sock).")
+@click.option("--json", "as_json", is_flag=True, help="The daemon's status document, as JSON.")
+@click.pass_obj
+def daemon_status(parent_socket: str, socket_path: "str | None", as_json: bool) -> None:
+    """Is the daemon up and ready; its version, calls in flight and served.
+
+    Exit status 1 when no daemon answers on the socket, or it is not ready.
+    """
+    from cni.daemon import client
+    path = socket_path or parent_socket
+    try:
+        code, _, body = client.request(path, "GET", "/v1/status", timeout=5.0)
+    except (OSError, ValueError) as exc:
+        raise Failed(f"no daemon answers on {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    state = json.loads(body)
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+    else:
+        served = ", ".join(f"{k} {v}" for k, v in state["served"].items()) or "none yet"
+        click.echo(f"daemon: up, {state['state']} (pid {state['pid']}, pycni {state['version']}, "
+                   f"protocol {state['protocol']})")
+        click.echo(f"socket: {path}")
+        click.echo(f"uptime: {_age(state['uptime_seconds'])}")
+        click.echo(f"in flight: {state['in_flight']} of {state['max_workers']} workers, "
+                   f"queued: {state['queued']}")
+        click.echo(f"served: {served}")
+    if code != 200 or not state.get("ready"):
+        sys.exit(1)
 
 
 # -- version ---------------------------------------------------------------------

@@ -57,6 +57,8 @@ def iptables_usable(family: int = 4) -> bool:
 
 
 def nftables_usable() -> bool:
+    """nft on PATH, as the reference decides; in the daemon libnftables then runs its
+    commands, but the choice (and the refusal without nft) stays the exec path's."""
     return find_tool("nft") is not None
 
 
@@ -146,11 +148,15 @@ def _reads(nft: bool) -> "dict[int | str, str]":
         if save and find_tool(iptables.TOOLS[family][1]):
             jobs.append(([save, "-t", "nat"], None))
             keys.append(family)
-    if nft:
+    if nft and not nftables.in_process():
         jobs.append((nftables.list_argv(find_tool("nft") or "nft"), None))
         keys.append("nft")
+    results = run_tools(jobs) if jobs else []
+    if nft and nftables.in_process():
+        keys.append("nft")
+        results.append(nftables.listing())
     out: "dict[int | str, str]" = {}
-    for key, (status, stdout, stderr) in zip(keys, run_tools(jobs), strict=True):
+    for key, (status, stdout, stderr) in zip(keys, results, strict=True):
         if status != 0 and not (key == "nft" and nftables.MISSING in stderr):
             raise FirewallFailure(f"failed to read {'nftables' if key == 'nft' else 'iptables'} "
                                   f"state (exit status {status})", stderr)
