@@ -20,7 +20,10 @@ def request(socket_path: str, method: str, path: str, body: bytes = b"",
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(socket_path)
-        sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        try:
+            sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered (413...) and closed before the body was all sent: read the answer
         data = bytearray()
         while not _complete(data):  # by Content-Length: a worker may close a little later
             sock.settimeout(max(0.001, deadline - time.monotonic()))

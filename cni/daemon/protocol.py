@@ -118,7 +118,10 @@ def parse_reply(data: bytes) -> "tuple[int, dict[str, str], bytes]":
         for field in fields.split("\r\n") if fields else ():
             name, _, value = field.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", len(rest)))
+        value = headers.get("content-length", str(len(rest)))
+        if not value.isdigit() or not value.isascii():
+            raise Malformed(f"bad Content-Length {value[:40]!r}")
+        length = int(value)
         if len(rest) < length:
             raise Malformed("truncated reply body")
         return status, headers, rest[:length]

@@ -21,9 +21,12 @@ run at once and the rest wait in a FIFO queue (never refused); at most
 backlog queues the rest); a reply the daemon writes itself gets `write_timeout`.
 A slow or malformed client holds only its own connection.
 
-Readiness: starting (warming imports) and draining (after SIGTERM or SIGINT)
-answer 503 to /readyz and to CNI calls, which the shims then run themselves;
-draining finishes every call already accepted, then exits.
+Readiness: /readyz answers 503 while starting (warming imports) and draining
+(after SIGTERM or SIGINT). A CNI call that arrives while starting waits until
+the daemon is ready (its shim waits for the 100 Continue only so long, then runs
+the call itself): with socket activation the call that started the daemon is
+served by it. While draining, CNI calls are answered 503 (the shims run them
+themselves); every call already accepted is finished, then the daemon exits.
 """
 
 import errno
@@ -87,7 +90,8 @@ class Conn:
         self.uid = uid
         self.buf = bytearray()
         self.out = b""
-        self.state = "head"  # head, body, queued, running, writing
+        self.state = "head"  # head, waiting (for readiness), body, queued, running, writing
+        self.head: "tuple[str, str, dict[str, str]]" = ("", "", {})
         self.deadline: "float | None" = now + read_timeout
         self.length = 0
         self.plugin = ""
@@ -116,6 +120,7 @@ class Server:
         self.queue: "deque[Conn]" = deque()
         self.running = 0
         self.idle: "deque[Spare]" = deque()
+        self.waiting: "list[Conn]" = []  # CNI calls that came while starting
         self.workers: "dict[int, Spare]" = {}  # by pidfd: spares and running workers
         self.served: "dict[str, int]" = {}
         self.started_at = time.time()
@@ -221,6 +226,13 @@ class Server:
         gc.freeze()  # what is warm now is shared with every worker, untouched by the collector
         self.state = "ready" if self.state == "starting" else self.state
         self._replenish()
+        waiting, self.waiting = self.waiting, []
+        for conn in waiting:
+            if self.conns.get(conn.fd) is conn:
+                conn.state, conn.deadline = "head", time.monotonic() + self.opt.read_timeout
+                self._cni_head(conn, *conn.head)
+                if conn.state == "body" and len(conn.buf) >= conn.length:
+                    self._body(conn)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.state != "draining":
@@ -309,6 +321,11 @@ class Server:
                 self._record(conn, "lost")
             self._drop(conn)
             return
+        if conn.state == "waiting":  # a body sent without waiting for 100 Continue
+            conn.buf += data
+            if len(conn.buf) > self.opt.max_request:
+                self._refuse(conn, 413, "Payload Too Large", "request body over the limit")
+            return
         if conn.state not in ("head", "body"):
             self._drop(conn)  # talking out of turn
             return
@@ -353,6 +370,10 @@ class Server:
             self._refuse(conn, 405, "Method Not Allowed", "POST only")
         elif conn.plugin not in MODULES:
             self._refuse(conn, 404, "Not Found", f"no plugin {conn.plugin[:64]!r}")
+        elif self.state == "starting":
+            conn.state, conn.deadline = "waiting", None  # answered once ready (_warm_up)
+            conn.head = (method, target, headers)
+            self.waiting.append(conn)
         elif self.state != "ready":
             self._refuse(conn, 503, "Service Unavailable", f"daemon {self.state}")
         else:
