@@ -32,7 +32,8 @@ def parse(argv: "list[str] | None") -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, help="where to save the table (default bench/LATEST.md)")
     p.add_argument("--concurrency", type=int, help="plugins per burst (default 50, --quick 8)")
     p.add_argument("--bursts", type=int, help="bursts per implementation (default 3, --quick 1)")
-    p.add_argument("--impls", default="go,venv,bundle", help="comma list of go, venv, bundle")
+    p.add_argument("--impls", default=",".join(suite.IMPLS),
+                   help=f"comma list of {', '.join(suite.IMPLS)} (default: all)")
     p.add_argument("--scenarios", default=",".join(suite.SCENARIOS),
                    help=f"comma list of {', '.join(suite.SCENARIOS)}")
     p.add_argument("--bundle", help="release tarball or unpacked dir (default: newest in dist/)")
@@ -44,8 +45,10 @@ def parse(argv: "list[str] | None") -> argparse.Namespace:
     args.concurrency = args.concurrency if args.concurrency is not None else (8 if quick else 50)
     args.bursts = args.bursts if args.bursts is not None else (1 if quick else 3)
     unknown = set(args.scenarios.split(",")) - set(suite.SCENARIOS)
-    if unknown or args.runs < 1 or args.concurrency < 1 or args.bursts < 0:
-        p.error(f"bad option values (unknown scenarios: {sorted(unknown)})")
+    unknown_impls = set(args.impls.split(",")) - set(suite.IMPLS)
+    if unknown or unknown_impls or args.runs < 1 or args.concurrency < 1 or args.bursts < 0:
+        p.error(f"bad option values (unknown scenarios: {sorted(unknown)}, "
+                f"unknown impls: {sorted(unknown_impls)})")
     return args
 
 
@@ -59,12 +62,13 @@ def main(argv: "list[str] | None" = None) -> int:
     try:
         impls = suite.implementations(args.venv_bin, args.bundle, work, args.impls.split(","))
         scenarios = [suite.SCENARIOS[k] for k in args.scenarios.split(",")]
-        with Sandbox() as box:
+        with Sandbox() as box, suite.running_daemons(impls, box):
             bench = suite.Bench(box, impls, scenarios, work / "data")
             for impl in impls:
                 print(f"{impl.key}: {impl.bin_dir or impl.note}", file=sys.stderr)
             bench.sequences(args.runs)
             bench.all_bursts(args.concurrency, args.bursts)
+            bench.check_daemons()
         doc = report.document(bench, impls, {"runs": args.runs, "quick": args.quick,
                                              "concurrency": args.concurrency, "bursts": args.bursts})
     except suite.BenchFailure as exc:

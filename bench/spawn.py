@@ -6,13 +6,20 @@ with wait4 and returns an `Exec`: wall time from spawn to reap, CPU time
 (user + sys of the child and of every child it waited for, e.g. the Go
 bridge's host-local and iptables), exit status, stdout and stderr.
 
-stdin, stdout and stderr are memfds: the config is in place before the spawn,
-and nothing blocks on a pipe however many plugins run at once.
+stdin and stderr are memfds: the config is in place before the spawn, and
+stderr never blocks however much a plugin logs. stdout is a pipe, as a
+runtime gives it (libcni reads the result from one), and as the daemon-mode
+shims require (they hand a call to the daemon only when stdout is a pipe or a
+socket); it is enlarged to 1 MiB and read once the plugin has exited, so none
+of the results here (< 2 KiB) can block a plugin on it.
 """
 
+import fcntl
 import json
 import os
 import time
+
+PIPE_SIZE = 1 << 20
 
 
 class Exec:
@@ -42,22 +49,37 @@ class Exec:
 
 
 class _Pending:
-    """One spawned process and the memfds that hold its stdio."""
+    """One spawned process and the fds that hold its stdio."""
 
     def __init__(self, argv: "list[str]", env: "dict[str, str]", stdin: bytes) -> None:
         self.result = Exec(argv)
-        self.fds = [os.memfd_create("stdin"), os.memfd_create("stdout"), os.memfd_create("stderr")]
-        os.write(self.fds[0], stdin)
-        os.lseek(self.fds[0], 0, os.SEEK_SET)
-        actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(self.fds)]
-        self.result.start = time.perf_counter_ns()
+        self.fds: "list[int]" = []  # ours to close: stdin, stdout's read end, stderr
+        stdin_fd = self._keep(os.memfd_create("stdin"))
+        self.out, out_w = os.pipe()
+        self._keep(self.out)
+        self.err = self._keep(os.memfd_create("stderr"))
         try:
+            os.write(stdin_fd, stdin)
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+            os.set_blocking(self.out, False)  # the read end only: the plugin's end blocks
+            try:
+                fcntl.fcntl(self.out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass  # 64 KiB then, still far above any result
+            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate((stdin_fd, out_w, self.err))]
+            self.result.start = time.perf_counter_ns()
             # Its own process group: an abandoned plugin is killed with whatever it
             # exec'd (the Go bridge's host-local, iptables...).
             self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setpgroup=0)
         except OSError:
             self.close()
             raise
+        finally:
+            os.close(out_w)  # the plugin holds it now
+
+    def _keep(self, fd: int) -> int:
+        self.fds.append(fd)
+        return fd
 
     def finish(self, status: int, usage: object, end: int) -> Exec:
         result = self.result
@@ -65,8 +87,8 @@ class _Pending:
         result.rc = os.waitstatus_to_exitcode(status)
         result.wall_ms = (end - result.start) / 1e6
         result.cpu_ms = (usage.ru_utime + usage.ru_stime) * 1e3  # type: ignore[attr-defined]
-        result.stdout = _read_all(self.fds[1])
-        result.stderr = _read_all(self.fds[2])
+        result.stdout = _drain(self.out)
+        result.stderr = _read_all(self.err)
         self.close()
         return result
 
@@ -74,6 +96,20 @@ class _Pending:
         for fd in self.fds:
             os.close(fd)
         self.fds = []
+
+
+def _drain(fd: int) -> bytes:
+    """What is in a pipe now (non-blocking: a child the plugin left may hold it open)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, PIPE_SIZE)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _read_all(fd: int) -> bytes:

@@ -41,7 +41,7 @@ import time
 from collections import deque
 
 from cni import __version__
-from cni.daemon import protocol
+from cni.daemon import protocol, worker
 from cni.daemon.metrics import CONTENT_TYPE, Metrics
 from cni.plugins import MODULES
 from cni.request import COMMANDS
@@ -99,7 +99,6 @@ class Conn:
         self.env: "dict[str, str]" = {}
         self.stdin = b""
         self.started = now
-        self.child = 0
 
 
 def log(text: str) -> None:
@@ -414,7 +413,6 @@ class Server:
         self._replenish()
 
     def _dispatch(self, conn: Conn) -> None:
-        from cni.daemon import worker
         spare = self.idle.popleft() if self.idle else self._fork()
         self.sel.unregister(conn.sock)
         conn.sock.setblocking(True)
@@ -423,7 +421,7 @@ class Server:
         except OSError as exc:  # the spare died under us: its exit is reaped as any other
             log(f"handing a call to worker {spare.pid} failed: {exc.strerror}")
         spare.ctl.close()
-        spare.conn, conn.child, conn.state = conn, spare.pid, "running"
+        spare.conn, conn.state = conn, "running"
         conn.env, conn.stdin = {}, b""
         self.running += 1
         self.metrics.in_flight.set(self.running)
@@ -435,7 +433,6 @@ class Server:
             self.idle.append(self._fork())
 
     def _fork(self) -> "Spare":
-        from cni.daemon import worker
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         others = [self.listener.fileno(), self.wake_r.fileno(), self.wake_w.fileno(), ours.fileno()]
         others += list(self.conns) + [w.pidfd for w in self.workers.values()]
@@ -474,8 +471,7 @@ class Server:
             return
         self.running -= 1
         self.metrics.in_flight.set(self.running)
-        from cni.daemon.worker import REPLY_LOST
-        outcome = {0: "ok", 1: "error", REPLY_LOST: "lost"}.get(code, "crashed")
+        outcome = {0: "ok", 1: "error", worker.REPLY_LOST: "lost"}.get(code, "crashed")
         self._record(conn, outcome)
         if outcome == "crashed":
             why = f"signal {-code}" if code < 0 else f"exit status {code}"
