@@ -219,6 +219,7 @@ class Server:
         for name in warm.modules():
             warm.load(name)
             self.step(0)
+        warm.netlink_tables()
         from cni.daemon import libnft
         libnft.module()  # dlopen'ed once here; each worker makes its own context
         gc.collect()
@@ -406,11 +407,12 @@ class Server:
     # -- workers -----------------------------------------------------------------------
 
     def _start_workers(self) -> None:
+        """Hand queued calls to spares (forking one only when none waits); spares are
+        replenished when a worker exits (`_reap`), off the path of the calls running."""
         while self.queue and self.running < self.opt.max_workers:
             conn = self.queue.popleft()
             self.metrics.queued.set(len(self.queue))
             self._dispatch(conn)
-        self._replenish()
 
     def _dispatch(self, conn: Conn) -> None:
         spare = self.idle.popleft() if self.idle else self._fork()
@@ -483,6 +485,7 @@ class Server:
         else:
             self._drop(conn)
         self._start_workers()
+        self._replenish()
 
     # -- replies -------------------------------------------------------------------------
 

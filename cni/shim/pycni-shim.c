@@ -36,8 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Found by `pycni install` and by delegation (cni/delegate.py): this file is ours. */
-const char pycni_shim_marker[] = "pycni-shim-marker: protocol 1";
+/* Found by `pycni install` and by delegation (cni/delegate.py): this file is ours. In a
+ * note section, which the linker places at the head of the file, static or not. */
+__attribute__((used, section(".note.pycni"), aligned(4)))
+static const char pycni_shim_marker[] = "pycni-shim-marker: protocol 1";
 
 #define MAX_STDIN (64u << 20)
 #define MAX_REPLY (64u << 20)

@@ -244,7 +244,11 @@ def pin_data_dir(conf: object, node: Node) -> None:
 
 
 def confine_paths(conf: object, node: Node) -> None:
-    """Absolute strings under a path key point inside the temp tree (never the real fs)."""
+    """Absolute strings under a path key point inside the temp tree (never the real fs), and
+    an ipam section never lacks its dataDir (host-local would fall back to /var/lib/cni)."""
+    if isinstance(conf, dict) and isinstance(conf.get("ipam"), dict) and \
+            not isinstance(conf["ipam"].get("dataDir"), str):
+        conf["ipam"]["dataDir"] = str(node.data)
     if isinstance(conf, dict):
         for k, v in list(conf.items()):
             if isinstance(k, str) and k.lower() in PATH_KEYS and isinstance(v, str) and \
