@@ -102,7 +102,7 @@ def _refuse_handoff(handoff: str, command: str) -> None:
 def _unwritten(plugin: "str | object", handoff: str, command: str, env: "dict[str, str]",
                stdin: "Input | None", stderr: "TextIO") -> int:
     """The daemon ran the call but its reply could not be written to our stdout."""
-    _, status, reason = handoff.split(":", 2)
+    status, _, reason = handoff.partition(":")[2].partition(":")
     undone = False
     if command == "ADD" and status == "0":
         undone = _serve(plugin, "DEL", dict(env, CNI_COMMAND="DEL"), stdin, "")[0] == 0

@@ -53,7 +53,7 @@ def test_exec_mode_over_daemon_mode_removes_the_entries_and_uninstall_removes_ou
     out = cli("install", "--bin-dir", str(bin_dir))
     assert out.returncode == 0, out.stderr
     assert not exec_entries(bin_dir).exists()
-    assert not (bin_dir / "bridge").read_bytes().startswith(b"\x7fELF")
+    assert b"pycni-shim-marker: " not in (bin_dir / "bridge").read_bytes()[:1 << 16]  # not a shim
     out = cli("uninstall", "--bin-dir", str(bin_dir))
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in bin_dir.iterdir()) == ["portmap"]
